@@ -1,0 +1,96 @@
+//! The collectors, and the one list of them ([`registry`]).
+//!
+//! A collector reads one aspect of a PostgreSQL server with the SQL in `queries/` and returns
+//! typed metric families. It knows nothing of scheduling, exposition or alerts: the scheduler
+//! hands it a pooled connection and the server's version, and puts what it returns into the
+//! snapshot. A collector may keep state between polls (the previous reading, for deltas); the
+//! scheduler keeps one instance per (target, database).
+
+pub mod connection;
+pub mod table_sizes;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::config::CollectorsConfig;
+use crate::metrics::Family;
+
+/// A boxed future, as collectors return them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a collector's numbers come from, which decides how often it runs per target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Cluster-wide views (`pg_stat_activity`, settings): runs once per target, on the DSN's
+    /// database; its series carry `target` only.
+    Cluster,
+    /// Per-database catalogs (tables, indexes): runs on every polled database; its series carry
+    /// `target` and `database`.
+    Database,
+}
+
+/// What a collector gets for one poll.
+pub struct PollContext<'a> {
+    /// A pooled connection to the database being polled.
+    pub client: &'a tokio_postgres::Client,
+    /// `server_version_num` of the server, read at connect time; picks SQL variants.
+    pub server_version: i32,
+}
+
+/// One collector instance.
+pub trait Collector: Send {
+    /// Polls once and returns the families to publish.
+    fn collect<'a>(&'a mut self, cx: PollContext<'a>)
+        -> BoxFuture<'a, anyhow::Result<Vec<Family>>>;
+}
+
+/// A collector kind: its name, scope, schedule and how to make an instance.
+pub struct Spec {
+    /// Name, as in the `collectors:` section of the config and the `collector` label.
+    pub name: &'static str,
+    /// Cluster or per-database.
+    pub scope: Scope,
+    /// Time between polls.
+    pub interval: Duration,
+    /// Deadline of one poll.
+    pub timeout: Duration,
+    /// Makes a fresh instance (state starts empty).
+    pub make: Box<dyn Fn() -> Box<dyn Collector> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec")
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The enabled collectors, as configured. This is the one list of collectors.
+pub fn registry(cfg: &CollectorsConfig) -> Vec<Spec> {
+    let mut specs = Vec::new();
+    if cfg.connection.enabled {
+        specs.push(Spec {
+            name: "connection",
+            scope: Scope::Cluster,
+            interval: cfg.connection.interval.0,
+            timeout: cfg.connection.timeout.0,
+            make: Box::new(|| Box::new(connection::ConnectionCollector)),
+        });
+    }
+    if cfg.table_sizes.enabled {
+        let top_n = cfg.table_sizes.top_n;
+        specs.push(Spec {
+            name: "table_sizes",
+            scope: Scope::Database,
+            interval: cfg.table_sizes.interval.0,
+            timeout: cfg.table_sizes.timeout.0,
+            make: Box::new(move || Box::new(table_sizes::TableSizesCollector { top_n })),
+        });
+    }
+    specs
+}

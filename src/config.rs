@@ -1,0 +1,925 @@
+//! Loading and validating `config.yaml`.
+//!
+//! The file is parsed strictly: unknown keys, wrong types and malformed durations are refused
+//! with a [`ConfigError`] that names the file, line, column and key. Secrets never need to sit in
+//! the file: a target's DSN can come from an environment variable (`dsn_env`), its password from a
+//! file (`password_file`), and `${VAR}` in `dsn`/`password_file` is expanded from the environment.
+//! [`Config::masked_yaml`] prints the effective configuration with every password replaced by
+//! `****`, which is what `pgvitals check-config` shows.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The default address `/metrics` is served on (postgres_exporter uses 9187; we do not collide).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9816";
+
+/// A configuration error, located in the file where that is possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file the configuration came from (or `<inline>`).
+    pub file: String,
+    /// 1-based line of the offending key, when known.
+    pub line: Option<usize>,
+    /// 1-based column of the offending key, when known.
+    pub column: Option<usize>,
+    /// Dotted path of the offending key, e.g. `targets[0].dsn`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        if self.key.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": key `{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration, as read from `config.yaml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The PostgreSQL servers to watch.
+    pub targets: Vec<TargetConfig>,
+    /// Connection settings shared by every target.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+    /// Per-collector settings.
+    #[serde(default)]
+    pub collectors: CollectorsConfig,
+    /// The team's performance targets.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+        .parse()
+        .expect("valid default listen address")
+}
+
+/// One PostgreSQL server to watch.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Name used as the `target` label on every series of this server.
+    pub name: String,
+    /// libpq-style DSN, URL (`postgresql://…`) or `key=value` form. `${VAR}` is expanded.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_masked_dsn"
+    )]
+    pub dsn: Option<String>,
+    /// Name of an environment variable that holds the DSN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsn_env: Option<String>,
+    /// A file whose first line is the password (overrides any password in the DSN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Which databases to poll with the per-database collectors.
+    #[serde(default, skip_serializing_if = "Databases::is_from_dsn")]
+    pub databases: Databases,
+}
+
+/// Which databases of a server the per-database collectors poll.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Databases {
+    /// Only the database named in the DSN.
+    #[default]
+    FromDsn,
+    /// Every database that accepts connections, discovered at each connection probe.
+    Auto,
+    /// These databases.
+    List(Vec<String>),
+}
+
+impl Databases {
+    fn is_from_dsn(&self) -> bool {
+        *self == Databases::FromDsn
+    }
+}
+
+impl<'de> Deserialize<'de> for Databases {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<String>),
+        }
+        match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected `auto` or a list of database names"))?
+        {
+            Raw::Word(w) if w == "auto" => Ok(Databases::Auto),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "expected `auto` or a list of database names, got `{w}`"
+            ))),
+            Raw::List(l) if l.is_empty() => Err(serde::de::Error::custom(
+                "an empty list polls nothing: omit the key to use the DSN's database",
+            )),
+            Raw::List(l) => Ok(Databases::List(l)),
+        }
+    }
+}
+
+impl Serialize for Databases {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Databases::FromDsn => s.serialize_none(),
+            Databases::Auto => s.serialize_str("auto"),
+            Databases::List(l) => l.serialize(s),
+        }
+    }
+}
+
+/// Connection settings: pools, timeouts and the session settings that keep the monitor harmless.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Maximum pooled connections per target database.
+    pub pool_size: usize,
+    /// How long a collector waits for a pooled connection before its poll fails.
+    pub acquire_timeout: Dur,
+    /// TCP connect + authentication timeout for new connections.
+    pub connect_timeout: Dur,
+    /// `statement_timeout` of every monitoring session.
+    pub statement_timeout: Dur,
+    /// `lock_timeout` of every monitoring session.
+    pub lock_timeout: Dur,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig {
+            pool_size: 2,
+            acquire_timeout: Dur::secs(5),
+            connect_timeout: Dur::secs(5),
+            statement_timeout: Dur::secs(30),
+            lock_timeout: Dur::secs(1),
+        }
+    }
+}
+
+/// Settings of every collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorsConfig {
+    /// `connection`: up, version, sessions by state, transaction ages. Its interval is also the
+    /// connection-probe interval.
+    pub connection: CollectorConfig,
+    /// `table_sizes`: bytes per table (top N) and per-schema remainder.
+    pub table_sizes: TableSizesConfig,
+}
+
+impl Default for CollectorsConfig {
+    fn default() -> Self {
+        CollectorsConfig {
+            connection: CollectorConfig {
+                enabled: true,
+                interval: Dur::secs(15),
+                timeout: Dur::secs(10),
+            },
+            table_sizes: TableSizesConfig::default(),
+        }
+    }
+}
+
+/// Schedule of one collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Whether the collector runs at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Time between two polls.
+    pub interval: Dur,
+    /// Deadline of one poll; a poll past it is cancelled on the server and counted as failed.
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_timeout() -> Dur {
+    Dur::secs(10)
+}
+
+/// Settings of the `table_sizes` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TableSizesConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls (sizes stat files on disk: keep it rare).
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Tables exported one by one (largest first); the rest are summed per schema.
+    pub top_n: u32,
+}
+
+impl Default for TableSizesConfig {
+    fn default() -> Self {
+        TableSizesConfig {
+            enabled: true,
+            interval: Dur::secs(300),
+            timeout: Dur::secs(30),
+            top_n: 200,
+        }
+    }
+}
+
+/// The team's four performance targets.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// `fraction` of query executions must finish `under` this time.
+    pub query_latency: QueryLatencyThreshold,
+    /// Index hit ratio must stay above this (0..1).
+    pub index_hit_ratio: f64,
+    /// Connection acquisition must take less than this.
+    pub connection_acquisition: Dur,
+    /// A schema change must run for less than this.
+    pub migration_duration: Dur,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            query_latency: QueryLatencyThreshold::default(),
+            index_hit_ratio: 0.90,
+            connection_acquisition: Dur::millis(50),
+            migration_duration: Dur::secs(300),
+        }
+    }
+}
+
+/// "`fraction` of executions under `under`".
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryLatencyThreshold {
+    /// The latency bound.
+    pub under: Dur,
+    /// The fraction of executions that must be under it (0..1).
+    pub fraction: f64,
+}
+
+impl Default for QueryLatencyThreshold {
+    fn default() -> Self {
+        QueryLatencyThreshold {
+            under: Dur::millis(100),
+            fraction: 0.95,
+        }
+    }
+}
+
+/// A duration written the human way in the file: `100ms`, `15s`, `5m`, `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    /// Whole seconds.
+    pub const fn secs(s: u64) -> Dur {
+        Dur(Duration::from_secs(s))
+    }
+    /// Milliseconds.
+    pub const fn millis(ms: u64) -> Dur {
+        Dur(Duration::from_millis(ms))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let parsed = humantime::parse_duration(s.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration `{s}` ({e}); write e.g. `250ms`, `15s`, `5m`"
+            ))
+        })?;
+        if parsed.is_zero() {
+            return Err(serde::de::Error::custom(format!(
+                "invalid duration `{s}`: must be greater than zero"
+            )));
+        }
+        Ok(Dur(parsed))
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+fn ser_masked_dsn<S: Serializer>(dsn: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match dsn {
+        Some(d) => s.serialize_str(&mask_dsn(d)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Replaces the password of a DSN (URL or `key=value` form) with `****`.
+pub fn mask_dsn(dsn: &str) -> String {
+    let trimmed = dsn.trim_start();
+    if let Some(rest) = trimmed
+        .strip_prefix("postgresql://")
+        .map(|r| ("postgresql://", r))
+        .or_else(|| {
+            trimmed
+                .strip_prefix("postgres://")
+                .map(|r| ("postgres://", r))
+        })
+    {
+        let (scheme, rest) = rest;
+        let (authority_end, _) = rest
+            .char_indices()
+            .find(|&(_, c)| c == '/' || c == '?')
+            .unwrap_or((rest.len(), ' '));
+        let authority = &rest[..authority_end];
+        let tail = &rest[authority_end..];
+        let authority = match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                let host = &authority[at..];
+                match userinfo.find(':') {
+                    Some(colon) => format!("{}:****{}", &userinfo[..colon], host),
+                    None => authority.to_string(),
+                }
+            }
+            None => authority.to_string(),
+        };
+        return format!("{scheme}{authority}{}", mask_query_password(tail));
+    }
+    mask_keyword_password(dsn)
+}
+
+fn mask_query_password(tail: &str) -> String {
+    let Some(q) = tail.find('?') else {
+        return tail.to_string();
+    };
+    let (path, query) = tail.split_at(q + 1);
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=****"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{path}{}", masked.join("&"))
+}
+
+fn mask_keyword_password(dsn: &str) -> String {
+    // key=value pairs separated by whitespace; a value may be single-quoted with \' escapes.
+    let mut out = String::with_capacity(dsn.len());
+    let mut rest = dsn;
+    while let Some(pos) = find_password_key(rest) {
+        out.push_str(&rest[..pos.value_start]);
+        out.push_str("****");
+        rest = &rest[pos.value_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+struct ValueSpan {
+    value_start: usize,
+    value_end: usize,
+}
+
+fn find_password_key(s: &str) -> Option<ValueSpan> {
+    let bytes = s.as_bytes();
+    let mut search_from = 0;
+    while let Some(rel) = s[search_from..].find("password") {
+        let start = search_from + rel;
+        let at_word_start = start == 0 || bytes[start - 1].is_ascii_whitespace();
+        let mut i = start + "password".len();
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        if at_word_start && i < bytes.len() && bytes[i] == b'=' {
+            i += 1;
+            while i < bytes.len() && bytes[i] == b' ' {
+                i += 1;
+            }
+            let value_start = i;
+            if i < bytes.len() && bytes[i] == b'\'' {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'\'' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i = (i + 1).min(bytes.len());
+            } else {
+                while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+            }
+            return Some(ValueSpan {
+                value_start,
+                value_end: i,
+            });
+        }
+        search_from = start + 1;
+    }
+    None
+}
+
+/// Expands `${VAR}` from the environment; `$$` stands for a literal `$`.
+pub fn expand_env(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| "unterminated `${` (write `$$` for a literal `$`)".to_string())?;
+            let name = &body[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "`${{{name}}}` is not a valid environment variable name"
+                ));
+            }
+            let value = std::env::var(name)
+                .map_err(|_| format!("environment variable `{name}` is not set"))?;
+            out.push_str(&value);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A target whose DSN, password and database list have been resolved.
+#[derive(Clone)]
+pub struct ResolvedTarget {
+    /// The `target` label.
+    pub name: String,
+    /// Connection parameters (host, port, user, password, database of the DSN).
+    pub pg: tokio_postgres::Config,
+    /// Database of the DSN (`postgres` when the DSN names none): cluster-wide collectors run there.
+    pub primary_database: String,
+    /// Which databases the per-database collectors poll.
+    pub databases: Databases,
+}
+
+impl fmt::Debug for ResolvedTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // tokio_postgres::Config's Debug redacts the password; spell the fields out to be sure.
+        f.debug_struct("ResolvedTarget")
+            .field("name", &self.name)
+            .field("hosts", &self.pg.get_hosts())
+            .field("ports", &self.pg.get_ports())
+            .field("user", &self.pg.get_user())
+            .field("primary_database", &self.primary_database)
+            .field("databases", &self.databases)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            column: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    /// Parses and validates configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let loc = inner.location();
+            let message = strip_location(&inner.to_string());
+            // serde_yaml_ng prefixes the parent path; we print the full key ourselves.
+            let message = match message.split_once(": ") {
+                Some((prefix, rest)) if key.starts_with(prefix) => rest.to_string(),
+                _ => message,
+            };
+            ConfigError {
+                file: file.to_string(),
+                line: loc.as_ref().map(|l| l.line()),
+                column: loc.as_ref().map(|l| l.column()),
+                key: if key == "." { String::new() } else { key },
+                message,
+            }
+        })?;
+        config.validate(text, file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let err = |key: String, message: String| {
+            let (line, column) = locate_key(text, &key).unzip();
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                key,
+                message,
+            }
+        };
+        if self.targets.is_empty() {
+            return Err(err(
+                "targets".into(),
+                "at least one target is required".into(),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            if t.name.is_empty()
+                || !t
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(err(
+                    format!("targets[{i}].name"),
+                    format!(
+                        "`{}` is not a valid target name: use letters, digits, `-`, `_` or `.`",
+                        t.name
+                    ),
+                ));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(err(
+                    format!("targets[{i}].name"),
+                    format!("target name `{}` is used twice", t.name),
+                ));
+            }
+            t.resolve_at(i).map_err(|(key, msg)| err(key, msg))?;
+        }
+        let c = &self.connections;
+        if c.pool_size == 0 {
+            return Err(err(
+                "connections.pool_size".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        let t = &self.thresholds;
+        if !(0.0..=1.0).contains(&t.query_latency.fraction) {
+            return Err(err(
+                "thresholds.query_latency.fraction".into(),
+                format!(
+                    "{} is not a fraction between 0 and 1",
+                    t.query_latency.fraction
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&t.index_hit_ratio) {
+            return Err(err(
+                "thresholds.index_hit_ratio".into(),
+                format!("{} is not a ratio between 0 and 1", t.index_hit_ratio),
+            ));
+        }
+        if self.collectors.table_sizes.top_n == 0 {
+            return Err(err(
+                "collectors.table_sizes.top_n".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves every target (reads `dsn_env`, `password_file`, expands `${VAR}`).
+    pub fn resolve_targets(&self) -> Result<Vec<ResolvedTarget>, ConfigError> {
+        self.targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.resolve_at(i).map_err(|(key, message)| ConfigError {
+                    file: "<config>".into(),
+                    line: None,
+                    column: None,
+                    key,
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    /// The effective configuration as YAML, every password replaced by `****`.
+    pub fn masked_yaml(&self) -> String {
+        serde_yaml_ng::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+impl TargetConfig {
+    fn resolve_at(&self, i: usize) -> Result<ResolvedTarget, (String, String)> {
+        let key = |k: &str| format!("targets[{i}].{k}");
+        let dsn = match (&self.dsn, &self.dsn_env) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    key("dsn_env"),
+                    "set either `dsn` or `dsn_env`, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err((
+                    format!("targets[{i}]"),
+                    "a target needs `dsn` or `dsn_env`".into(),
+                ))
+            }
+            (Some(dsn), None) => expand_env(dsn).map_err(|e| (key("dsn"), e))?,
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
+                (
+                    key("dsn_env"),
+                    format!("environment variable `{var}` is not set"),
+                )
+            })?,
+        };
+        let mut pg: tokio_postgres::Config = dsn.parse().map_err(|e| {
+            (
+                key(if self.dsn.is_some() { "dsn" } else { "dsn_env" }),
+                format!("invalid DSN `{}`: {e}", mask_dsn(&dsn)),
+            )
+        })?;
+        if let Some(pf) = &self.password_file {
+            let path = expand_env(&pf.to_string_lossy()).map_err(|e| (key("password_file"), e))?;
+            let content = std::fs::read_to_string(&path).map_err(|e| {
+                (
+                    key("password_file"),
+                    format!("cannot read password file `{path}`: {e}"),
+                )
+            })?;
+            let password = content.lines().next().unwrap_or("").to_string();
+            if password.is_empty() {
+                return Err((
+                    key("password_file"),
+                    format!("password file `{path}` is empty"),
+                ));
+            }
+            pg.password(password);
+        }
+        if pg.get_hosts().is_empty() {
+            return Err((
+                key("dsn"),
+                "the DSN names no host (pgvitals connects over TCP or a socket path)".into(),
+            ));
+        }
+        let user = pg.get_user().map(str::to_string);
+        let primary_database = pg
+            .get_dbname()
+            .map(str::to_string)
+            .or(user)
+            .unwrap_or_else(|| "postgres".to_string());
+        Ok(ResolvedTarget {
+            name: self.name.clone(),
+            pg,
+            primary_database,
+            databases: self.databases.clone(),
+        })
+    }
+}
+
+/// serde_yaml_ng appends " at line L column C" to messages; we print the location ourselves.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(pos) => msg[..pos].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Finds the line and column of a dotted key path (`targets[1].name`) in block-style YAML.
+///
+/// Used for errors found after parsing (duplicate names, a DSN that does not parse), where the
+/// YAML parser's own location is no longer at hand. Returns `None` when the text is not laid out
+/// in plain block style.
+pub fn locate_key(text: &str, path: &str) -> Option<(usize, usize)> {
+    let mut segments: Vec<(&str, Option<usize>)> = Vec::new();
+    for part in path.split('.') {
+        match part.find('[') {
+            Some(b) => {
+                let idx = part[b + 1..].trim_end_matches(']').parse().ok()?;
+                segments.push((&part[..b], Some(idx)));
+            }
+            None => segments.push((part, None)),
+        }
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut from, mut to) = (0usize, lines.len());
+    let mut min_indent = 0usize;
+    let mut found = None;
+    for (key, index) in segments {
+        let mut hit = None;
+        for (n, line) in lines.iter().enumerate().take(to).skip(from) {
+            let content = line.trim_start_matches([' ', '-']);
+            let indent = line.len() - content.len();
+            if indent < min_indent || content.starts_with('#') {
+                continue;
+            }
+            if content.starts_with(&format!("{key}:")) {
+                hit = Some((n, indent));
+                break;
+            }
+        }
+        let (n, indent) = hit?;
+        found = Some((n + 1, indent + 1));
+        // The block of this key: following lines indented deeper.
+        let end = lines
+            .iter()
+            .enumerate()
+            .skip(n + 1)
+            .find(|(_, l)| {
+                let c = l.trim_start();
+                !c.is_empty() && !c.starts_with('#') && l.len() - c.len() <= indent
+            })
+            .map(|(i, _)| i)
+            .unwrap_or(lines.len());
+        from = n + 1;
+        to = end;
+        min_indent = indent + 1;
+        if let Some(want) = index {
+            // Sequence items: lines whose first non-space char is '-' at the shallowest depth.
+            let items: Vec<(usize, usize)> = (from..to)
+                .filter_map(|i| {
+                    let l = lines[i];
+                    let c = l.trim_start();
+                    c.starts_with('-').then(|| (i, l.len() - c.len()))
+                })
+                .collect();
+            let depth = items.iter().map(|&(_, d)| d).min()?;
+            let starts: Vec<usize> = items
+                .iter()
+                .filter(|&&(_, d)| d == depth)
+                .map(|&(i, _)| i)
+                .collect();
+            let start = *starts.get(want)?;
+            let stop = starts.get(want + 1).copied().unwrap_or(to);
+            found = Some((start + 1, depth + 1));
+            from = start;
+            to = stop;
+            min_indent = depth;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.yaml")
+    }
+
+    #[test]
+    fn defaults_match_the_team_standards() {
+        let c = parse("targets:\n  - name: a\n    dsn: postgresql://m@127.0.0.1/app\n").unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.thresholds.query_latency.under, Dur::millis(100));
+        assert_eq!(c.thresholds.query_latency.fraction, 0.95);
+        assert_eq!(c.thresholds.index_hit_ratio, 0.90);
+        assert_eq!(c.thresholds.connection_acquisition, Dur::millis(50));
+        assert_eq!(c.thresholds.migration_duration, Dur::secs(300));
+        assert_eq!(c.collectors.table_sizes.top_n, 200);
+        let t = &c.resolve_targets().unwrap()[0];
+        assert_eq!(t.primary_database, "app");
+        assert_eq!(t.databases, Databases::FromDsn);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_column_and_key() {
+        let text = "listen: 127.0.0.1:1\ntargets:\n  - name: a\n    dns: x\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.file, "test.yaml");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert_eq!(e.column, Some(5), "{e}");
+        assert_eq!(e.key, "targets[0].dns", "{e}");
+        assert!(e.message.contains("unknown field `dns`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("test.yaml:4:5: key `targets[0].dns`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_duration_and_wrong_type_are_located() {
+        let text = "targets:\n  - name: a\n    dsn: host=x\ncollectors:\n  connection:\n    interval: 15 parsecs\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key, "collectors.connection.interval", "{e}");
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("invalid duration"), "{e}");
+
+        let text = "targets:\n  - name: a\n    dsn: host=x\nconnections:\n  pool_size: many\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key, "connections.pool_size", "{e}");
+        assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_are_located_too() {
+        let text = "targets:\n  - name: a\n    dsn: host=x\n  - name: a\n    dsn: host=y\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key, "targets[1].name");
+        assert_eq!(e.line, Some(4), "{e}");
+        let text = "targets:\n  - name: a\n    dsn: host=x\nthresholds:\n  index_hit_ratio: 90\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key, "thresholds.index_hit_ratio");
+        assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn env_expansion_and_dsn_env() {
+        std::env::set_var("PGVITALS_TEST_SECRET", "s3cret");
+        std::env::set_var("PGVITALS_TEST_DSN", "postgresql://u:pw@127.0.0.1:5/db");
+        let c = parse(
+            "targets:\n  - name: a\n    dsn: postgresql://u:${PGVITALS_TEST_SECRET}@127.0.0.1/db\n  - name: b\n    dsn_env: PGVITALS_TEST_DSN\n",
+        )
+        .unwrap();
+        let ts = c.resolve_targets().unwrap();
+        assert_eq!(ts[0].pg.get_password(), Some(&b"s3cret"[..]));
+        assert_eq!(ts[1].pg.get_ports(), &[5]);
+        let e =
+            parse("targets:\n  - name: a\n    dsn: postgresql://u:${PGVITALS_NOT_SET_X}@h/db\n")
+                .unwrap_err();
+        assert_eq!(e.key, "targets[0].dsn");
+        assert!(e.message.contains("PGVITALS_NOT_SET_X"), "{e}");
+        assert_eq!(expand_env("a$$b").unwrap(), "a$b");
+    }
+
+    #[test]
+    fn masking_hides_passwords_in_every_dsn_form() {
+        assert_eq!(
+            mask_dsn("postgresql://mon:hunter2@db:5432/app?sslmode=require"),
+            "postgresql://mon:****@db:5432/app?sslmode=require"
+        );
+        assert_eq!(
+            mask_dsn("postgres://mon@db/app?password=hunter2&x=1"),
+            "postgres://mon@db/app?password=****&x=1"
+        );
+        assert_eq!(
+            mask_dsn("host=db password='hun ter2' user=mon"),
+            "host=db password=**** user=mon"
+        );
+        assert_eq!(
+            mask_dsn("host=db password=hunter2"),
+            "host=db password=****"
+        );
+        let c =
+            parse("targets:\n  - name: a\n    dsn: postgresql://u:hunter2@127.0.0.1/db\n").unwrap();
+        let y = c.masked_yaml();
+        assert!(!y.contains("hunter2"), "{y}");
+        assert!(y.contains("u:****@"), "{y}");
+    }
+
+    #[test]
+    fn databases_accepts_auto_or_a_list() {
+        let c = parse("targets:\n  - name: a\n    dsn: host=x\n    databases: auto\n").unwrap();
+        assert_eq!(c.targets[0].databases, Databases::Auto);
+        let c = parse("targets:\n  - name: a\n    dsn: host=x\n    databases: [x, y]\n").unwrap();
+        assert_eq!(
+            c.targets[0].databases,
+            Databases::List(vec!["x".into(), "y".into()])
+        );
+        let e = parse("targets:\n  - name: a\n    dsn: host=x\n    databases: all\n").unwrap_err();
+        assert_eq!(e.key, "targets[0].databases");
+    }
+
+    #[test]
+    fn shipped_config_yaml_is_valid() {
+        let text = include_str!("../config.yaml");
+        parse(text).unwrap();
+    }
+}

@@ -1,0 +1,169 @@
+//! Connections to a target: pools per database, the session settings that keep pgvitals
+//! harmless, and the connection probe.
+//!
+//! Every session pgvitals opens sets `application_name=pgvitals`,
+//! `default_transaction_read_only=on`, `statement_timeout` and `lock_timeout` in its startup
+//! packet, so a monitoring query can neither write nor wait long behind a lock. The probe opens a
+//! fresh connection and runs `queries/probe.sql`: its time is what an application feels when it
+//! connects, and its success is `pgvitals_up`.
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::config::{ConnectionsConfig, ResolvedTarget};
+use crate::queries;
+
+/// Why talking to a target failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Connecting or authenticating failed.
+    #[error("cannot connect to {what}: {source}")]
+    Connect {
+        /// `host:port/database`.
+        what: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// Connecting took longer than `connect_timeout`.
+    #[error("connecting to {what} timed out after {after:?}")]
+    ConnectTimeout {
+        /// `host:port/database`.
+        what: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// A query failed.
+    #[error("query on {what} failed: {source}")]
+    Query {
+        /// `host:port/database`.
+        what: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The server is older than pgvitals supports.
+    #[error(transparent)]
+    Unsupported(#[from] queries::UnsupportedVersion),
+    /// No pooled connection could be had.
+    #[error("no pooled connection to {what}: {message}")]
+    Pool {
+        /// `host:port/database`.
+        what: String,
+        /// The pool's error, its password-free description.
+        message: String,
+    },
+}
+
+/// What a successful probe learnt.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    /// Connect + authenticate + `probe.sql`.
+    pub elapsed: Duration,
+    /// `server_version_num`.
+    pub server_version: i32,
+    /// Databases that accept connections, when asked for.
+    pub databases: Option<Vec<String>>,
+}
+
+/// Connection parameters of one database of a target, with pgvitals' session settings.
+pub fn session_config(
+    target: &ResolvedTarget,
+    database: &str,
+    c: &ConnectionsConfig,
+) -> tokio_postgres::Config {
+    let mut pg = target.pg.clone();
+    pg.dbname(database)
+        .application_name("pgvitals")
+        .connect_timeout(c.connect_timeout.0)
+        .options(format!(
+            "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
+            c.statement_timeout.0.as_millis(),
+            c.lock_timeout.0.as_millis()
+        ));
+    pg
+}
+
+/// `host:port/database`, for log lines and errors (never the password).
+pub fn describe(pg: &tokio_postgres::Config) -> String {
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "?".into(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", pg.get_dbname().unwrap_or("?"))
+}
+
+/// A pool of connections to one database.
+pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig) -> Pool {
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(c.pool_size)
+        .wait_timeout(Some(c.acquire_timeout.0))
+        .create_timeout(Some(c.connect_timeout.0))
+        .recycle_timeout(Some(c.connect_timeout.0))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .expect("a pool with a runtime and timeouts always builds")
+}
+
+/// Opens a fresh connection, runs the probe query (and the database list if asked), closes it.
+pub async fn probe(
+    pg: &tokio_postgres::Config,
+    connect_timeout: Duration,
+    list_databases: bool,
+) -> Result<ProbeResult, DbError> {
+    let what = describe(pg);
+    let started = Instant::now();
+    let (client, connection) = tokio::time::timeout(connect_timeout, pg.connect(NoTls))
+        .await
+        .map_err(|_| DbError::ConnectTimeout {
+            what: what.clone(),
+            after: connect_timeout,
+        })?
+        .map_err(|source| DbError::Connect {
+            what: what.clone(),
+            source,
+        })?;
+    let conn_task = tokio::spawn(connection);
+    let query_err = |source| DbError::Query {
+        what: what.clone(),
+        source,
+    };
+    let row = client
+        .query_one(queries::PROBE.sql(queries::MIN_SERVER_VERSION)?, &[])
+        .await
+        .map_err(query_err)?;
+    let elapsed = started.elapsed();
+    let server_version: i32 = row.try_get(0).map_err(query_err)?;
+    let databases = if list_databases {
+        let rows = client
+            .query(queries::DATABASES.sql(server_version)?, &[])
+            .await
+            .map_err(query_err)?;
+        Some(
+            rows.iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()
+                .map_err(query_err)?,
+        )
+    } else {
+        None
+    };
+    drop(client);
+    let _ = conn_task.await;
+    Ok(ProbeResult {
+        elapsed,
+        server_version,
+        databases,
+    })
+}

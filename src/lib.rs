@@ -1,0 +1,19 @@
+//! pgvitals: a PostgreSQL health-monitoring daemon.
+//!
+//! Data flows one way: [`config`] → [`scheduler`] → [`collectors`] → [`snapshot`] → exposition
+//! ([`http`]). Nothing upstream knows what is downstream: collectors return typed
+//! [`metrics::Family`] values, the scheduler publishes them into the snapshot, and the HTTP
+//! server renders the snapshot without touching a database.
+
+pub mod collectors;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod metrics;
+pub mod pgcluster;
+pub mod queries;
+pub mod scheduler;
+pub mod snapshot;
+pub mod telemetry;

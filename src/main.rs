@@ -1,0 +1,111 @@
+//! The `pgvitals` command: parses the command line and hands over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pgvitals::config::Config;
+use pgvitals::daemon::{wait_for_signal, Daemon};
+
+/// PostgreSQL health monitor: polls your servers on its own schedule and serves Prometheus
+/// metrics from memory.
+#[derive(Parser)]
+#[command(name = "pgvitals", version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon.
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and print the effective configuration (secrets masked).
+    /// Exits 0 when valid, 2 when not.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(default_value = "config.yaml")]
+        file: PathBuf,
+    },
+    /// Start a throwaway PostgreSQL with a small workload and serve its metrics until Ctrl-C.
+    Demo {
+        /// Address to serve on (default: the config default, 127.0.0.1:9816).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Cmd::CheckConfig { file } => match Config::load(&file) {
+            Ok(config) => {
+                print!("{}", config.masked_yaml());
+                eprintln!("{}: valid", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Run { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            runtime(async move {
+                let daemon = Daemon::start(config).await?;
+                wait_for_signal().await;
+                daemon.shutdown().await;
+                Ok(())
+            })
+        }
+        Cmd::Demo { listen } => runtime(pgvitals::demo::run(listen)),
+    }
+}
+
+fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime");
+    match rt.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! A throwaway PostgreSQL cluster: `initdb` into a temporary directory, a free port on
+//! 127.0.0.1, `pg_stat_statements` preloaded. Used by `pgvitals demo` and the integration tests.
+//!
+//! PostgreSQL refuses to run as root, so when pgvitals runs as root the server runs as the
+//! `postgres` system user. The cluster is stopped and its directory removed when the
+//! [`Cluster`] is dropped, and also when the process dies without dropping it (a test binary's
+//! statics are never dropped; a panic may abort): a watchdog shell waits on a pipe held open by
+//! this process and cleans up when the pipe closes.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use anyhow::{bail, Context};
+
+/// Environment variable naming the directory of `initdb`, `pg_ctl` and `postgres`.
+pub const PG_BIN_ENV: &str = "PGVITALS_PG_BIN";
+
+/// A running throwaway cluster.
+pub struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    as_postgres: bool,
+    running: bool,
+    watchdog: Option<(Child, ChildStdin)>,
+}
+
+/// Finds the PostgreSQL server binaries: `$PGVITALS_PG_BIN`, then `initdb` on `PATH`, then the
+/// newest `/usr/lib/postgresql/*/bin`.
+pub fn find_bin() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(PG_BIN_ENV) {
+        let dir = PathBuf::from(dir);
+        if dir.join("initdb").is_file() {
+            return Ok(dir);
+        }
+        bail!("{PG_BIN_ENV}={} has no initdb", dir.display());
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
+                return Ok(dir);
+            }
+        }
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some((_, bin)) => Ok(bin),
+        None => bail!(
+            "no PostgreSQL server binaries: install PostgreSQL (Debian: postgresql and postgresql-contrib) or set {PG_BIN_ENV}"
+        ),
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn postgres_ids() -> anyhow::Result<(u32, u32)> {
+    let id = |flag: &str| -> anyhow::Result<u32> {
+        let out = Command::new("id").args([flag, "postgres"]).output()?;
+        if !out.status.success() {
+            bail!("running as root needs a `postgres` system user to run the server as");
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    };
+    Ok((id("-u")?, id("-g")?))
+}
+
+impl Cluster {
+    /// Creates and starts a cluster with the given extra `-c name=value` server settings.
+    pub fn start(settings: &[&str]) -> anyhow::Result<Cluster> {
+        let bin = find_bin()?;
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("pgvitals-pg-")
+            .tempdir()
+            .context("creating the cluster directory")?
+            .keep();
+        if as_postgres {
+            let (uid, gid) = postgres_ids()?;
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+                .with_context(|| format!("chown {} to postgres", dir.display()))?;
+        }
+        let mut cluster = Cluster {
+            bin,
+            dir,
+            port: free_port()?,
+            as_postgres,
+            running: false,
+            watchdog: None,
+        };
+        cluster.spawn_watchdog()?;
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &cluster.data_dir(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
+        let mut conf = format!(
+            "\nlisten_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+             shared_preload_libraries = 'pg_stat_statements'\ntrack_io_timing = on\n\
+             fsync = off\nmax_connections = 100\n",
+            cluster.port,
+            cluster.dir.display()
+        );
+        for s in settings {
+            conf.push_str(s);
+            conf.push('\n');
+        }
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(Path::new(&cluster.data_dir()).join("postgresql.conf"))?
+            .write_all(conf.as_bytes())?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// The port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory of the server binaries in use.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// A URL DSN for `user` on `database`.
+    pub fn dsn(&self, user: &str, database: &str) -> String {
+        format!(
+            "postgresql://{user}@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Stops the server (fast shutdown); the data directory is kept for [`Cluster::start_server`].
+    pub fn stop_server(&mut self) -> anyhow::Result<()> {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data_dir(), "-m", "fast", "-w", "stop"],
+        )?;
+        self.running = false;
+        Ok(())
+    }
+
+    /// Starts the server again on the same port, waiting until it accepts connections.
+    pub fn start_server(&mut self) -> anyhow::Result<()> {
+        let log = self.dir.join("server.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir(),
+                "-l",
+                &log,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )
+        .with_context(|| {
+            format!(
+                "starting PostgreSQL; its log says:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })?;
+        self.running = true;
+        Ok(())
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> anyhow::Result<()> {
+        let out = self
+            .command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {}", self.bin.join(program).display()))?;
+        if !out.status.success() {
+            bail!(
+                "{program} {} failed ({}):\n{}{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts the shell that stops the server and removes the directory once our end of its
+    /// stdin pipe closes, which the kernel does when this process exits in any way.
+    fn spawn_watchdog(&mut self) -> anyhow::Result<()> {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = if self.as_postgres {
+            "runuser -u postgres -- \"$1\" -D \"$2/data\" -m immediate stop"
+        } else {
+            "\"$1\" -D \"$2/data\" -m immediate stop"
+        };
+        let script = format!("cat >/dev/null; {stop} >/dev/null 2>&1; rm -rf \"$2\"");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("pgvitals-watchdog")
+            .arg(&pg_ctl)
+            .arg(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the cluster watchdog")?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        self.watchdog = Some((child, stdin));
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.running {
+            let _ = self.run(
+                "pg_ctl",
+                &["-D", &self.data_dir(), "-m", "immediate", "-w", "stop"],
+            );
+        }
+        if let Some((mut child, stdin)) = self.watchdog.take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

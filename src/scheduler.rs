@@ -1,0 +1,460 @@
+//! The scheduler: one supervisor task per target, one loop per (target, database, collector).
+//!
+//! A target's supervisor probes the server (fresh connection + `queries/probe.sql`) on the
+//! `connection` collector's interval, sets `pgvitals_up`, and when the server answers, starts the
+//! collector loops for the databases to poll (re-listing them on every probe for
+//! `databases: auto`). While the server does not answer it probes again after 1 s, 2 s, 4 s …
+//! up to the interval, and the collector loops skip their ticks (counted, reason `target_down`)
+//! instead of piling connection attempts onto a struggling server.
+//!
+//! Each collector loop ticks on its own interval, starting after a random offset so collectors
+//! do not all hit the server at once. A tick that comes while the previous poll is still running
+//! is skipped and counted (reason `busy`); a poll has a deadline, past which its query is
+//! cancelled on the server. A poll's result replaces the collector's previous one in the
+//! snapshot; a failed poll removes it, so no stale number is served as current.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::collectors::{Collector, PollContext, Scope, Spec};
+use crate::config::{Config, ConnectionsConfig, Databases, ResolvedTarget};
+use crate::db;
+use crate::snapshot::{Snapshot, SourceKey};
+
+/// How long in-flight polls get to finish at shutdown before they are cancelled.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Starts one supervisor per target. They stop when `shutdown` turns true.
+pub fn spawn(
+    config: &Config,
+    targets: Vec<ResolvedTarget>,
+    snapshot: Arc<Snapshot>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let specs: Arc<Vec<Arc<Spec>>> = Arc::new(
+        crate::collectors::registry(&config.collectors)
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
+    );
+    targets
+        .into_iter()
+        .map(|target| {
+            snapshot.expect_target(&target.name);
+            let sup = Supervisor {
+                state: Arc::new(TargetState {
+                    target,
+                    up: AtomicBool::new(false),
+                    server_version: AtomicI32::new(0),
+                }),
+                connections: config.connections.clone(),
+                probe_interval: config.collectors.connection.interval.0,
+                specs: specs.clone(),
+                snapshot: snapshot.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tokio::spawn(sup.run())
+        })
+        .collect()
+}
+
+/// What the collector loops of a target share.
+struct TargetState {
+    target: ResolvedTarget,
+    up: AtomicBool,
+    server_version: AtomicI32,
+}
+
+struct Supervisor {
+    state: Arc<TargetState>,
+    connections: ConnectionsConfig,
+    probe_interval: Duration,
+    specs: Arc<Vec<Arc<Spec>>>,
+    snapshot: Arc<Snapshot>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The loops polling one database, and its pool.
+struct DatabaseLoops {
+    handles: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Supervisor {
+    async fn run(mut self) {
+        let name = self.state.target.name.clone();
+        let primary = self.state.target.primary_database.clone();
+        let probe_pg = db::session_config(&self.state.target, &primary, &self.connections);
+        let telemetry = self.snapshot.telemetry().clone();
+        let list_databases = self.state.target.databases == Databases::Auto;
+        let mut loops: BTreeMap<String, DatabaseLoops> = BTreeMap::new();
+        let mut backoff = Duration::from_secs(1);
+        let mut first_probe = true;
+        let mut last_error: Option<String> = None;
+        loop {
+            let next = match db::probe(
+                &probe_pg,
+                self.connections.connect_timeout.0,
+                list_databases,
+            )
+            .await
+            {
+                Ok(p) => {
+                    telemetry.up.with_label_values(&[&name]).set(1.0);
+                    telemetry
+                        .acquisition
+                        .with_label_values(&[&name, &primary, "connect"])
+                        .observe(p.elapsed.as_secs_f64());
+                    self.state
+                        .server_version
+                        .store(p.server_version, Ordering::Relaxed);
+                    if !self.state.up.swap(true, Ordering::Relaxed) {
+                        info!(target_name = %name, server_version = p.server_version, connect_ms = p.elapsed.as_millis() as u64, "target is up");
+                    }
+                    last_error = None;
+                    backoff = Duration::from_secs(1);
+                    let wanted = match &self.state.target.databases {
+                        Databases::FromDsn => vec![primary.clone()],
+                        Databases::List(l) => l.clone(),
+                        Databases::Auto => p.databases.unwrap_or_default(),
+                    };
+                    let started = self.reconcile(&mut loops, &wanted);
+                    if first_probe {
+                        self.ready_when_polled(started);
+                    }
+                    self.probe_interval
+                }
+                Err(e) => {
+                    telemetry.up.with_label_values(&[&name]).set(0.0);
+                    telemetry.probe_failures.with_label_values(&[&name]).inc();
+                    self.state.up.store(false, Ordering::Relaxed);
+                    let msg = e.to_string();
+                    if last_error.as_deref() != Some(msg.as_str()) {
+                        warn!(target_name = %name, error = %msg, "target is down; retrying with backoff");
+                        last_error = Some(msg);
+                    } else {
+                        debug!(target_name = %name, error = %msg, "target still down");
+                    }
+                    if first_probe {
+                        self.snapshot.set_ready(&name);
+                    }
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(self.probe_interval);
+                    wait.min(self.probe_interval)
+                }
+            };
+            first_probe = false;
+            self.snapshot.bump();
+            tokio::select! {
+                _ = tokio::time::sleep(next) => {}
+                _ = self.shutdown.changed() => break,
+            }
+            if *self.shutdown.borrow() {
+                break;
+            }
+        }
+        let handles: Vec<_> = loops
+            .into_values()
+            .flat_map(|l| l.handles.into_iter().map(|(_, h)| h))
+            .collect();
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// Starts loops for new databases and stops those of databases no longer wanted. Returns
+    /// receivers that fire when each newly started loop has finished its first poll.
+    fn reconcile(
+        &self,
+        loops: &mut BTreeMap<String, DatabaseLoops>,
+        wanted: &[String],
+    ) -> Vec<mpsc::Receiver<()>> {
+        let name = &self.state.target.name;
+        let primary = &self.state.target.primary_database;
+        let telemetry = self.snapshot.telemetry();
+        let gone: Vec<String> = loops
+            .keys()
+            .filter(|db| *db != primary && !wanted.contains(db))
+            .cloned()
+            .collect();
+        for db in gone {
+            if let Some(l) = loops.remove(&db) {
+                info!(target_name = %name, database = %db, "database no longer polled");
+                for (collector, h) in l.handles {
+                    h.abort();
+                    self.snapshot.remove(&SourceKey {
+                        target: name.clone(),
+                        database: db.clone(),
+                        collector,
+                    });
+                    telemetry.forget_collector(name, &db, collector);
+                }
+                telemetry.forget_database(name, &db);
+            }
+        }
+        let mut first_polls = Vec::new();
+        let mut all: Vec<&String> = wanted.iter().collect();
+        if !all.contains(&primary) {
+            all.push(primary);
+        }
+        for db in all {
+            if loops.contains_key(db) {
+                continue;
+            }
+            let is_primary = db == primary;
+            let polled = wanted.contains(db);
+            let specs: Vec<Arc<Spec>> = self
+                .specs
+                .iter()
+                .filter(|s| match s.scope {
+                    Scope::Cluster => is_primary,
+                    Scope::Database => polled,
+                })
+                .cloned()
+                .collect();
+            let pool = db::pool(
+                db::session_config(&self.state.target, db, &self.connections),
+                &self.connections,
+            );
+            let mut handles = Vec::new();
+            for spec in specs {
+                let (tx, rx) = mpsc::channel(1);
+                first_polls.push(rx);
+                let l = CollectorLoop {
+                    key: SourceKey {
+                        target: name.clone(),
+                        database: db.clone(),
+                        collector: spec.name,
+                    },
+                    collector: Some((spec.make)()),
+                    spec: spec.clone(),
+                    state: self.state.clone(),
+                    pool: pool.clone(),
+                    snapshot: self.snapshot.clone(),
+                    shutdown: self.shutdown.clone(),
+                    first_poll: Some(tx),
+                    last_error: None,
+                };
+                handles.push((spec.name, tokio::spawn(l.run())));
+            }
+            loops.insert(db.clone(), DatabaseLoops { handles });
+        }
+        first_polls
+    }
+
+    /// Marks the target ready once every loop started has finished (or skipped) one poll.
+    fn ready_when_polled(&self, first_polls: Vec<mpsc::Receiver<()>>) {
+        let snapshot = self.snapshot.clone();
+        let name = self.state.target.name.clone();
+        tokio::spawn(async move {
+            for mut rx in first_polls {
+                // A loop that ends before its first poll (shutdown) drops its sender: fine too.
+                let _ = rx.recv().await;
+            }
+            snapshot.set_ready(&name);
+        });
+    }
+}
+
+/// The schedule of one collector on one database.
+struct CollectorLoop {
+    key: SourceKey,
+    collector: Option<Box<dyn Collector>>,
+    spec: Arc<Spec>,
+    state: Arc<TargetState>,
+    pool: Pool,
+    snapshot: Arc<Snapshot>,
+    shutdown: watch::Receiver<bool>,
+    first_poll: Option<mpsc::Sender<()>>,
+    last_error: Option<String>,
+}
+
+/// What one poll came to.
+enum PollOutcome {
+    Published,
+    TargetDown,
+    Failed(String),
+}
+
+impl CollectorLoop {
+    async fn run(mut self) {
+        let interval = self.spec.interval;
+        let max_offset = (interval / 10).min(Duration::from_secs(5));
+        let offset = max_offset.mul_f64(fastrand::f64());
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut inflight: Option<JoinHandle<(Box<dyn Collector>, PollOutcome)>> = None;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    if inflight.is_some() {
+                        self.count_skip("busy");
+                        continue;
+                    }
+                    let Some(collector) = self.collector.take() else {
+                        break; // an earlier poll panicked; finish() logged it
+                    };
+                    inflight = Some(tokio::spawn(poll(
+                        collector,
+                        self.key.clone(),
+                        self.spec.clone(),
+                        self.state.clone(),
+                        self.pool.clone(),
+                        self.snapshot.clone(),
+                    )));
+                }
+                r = async { inflight.as_mut().expect("guarded by the condition").await }, if inflight.is_some() => {
+                    inflight = None;
+                    self.finish(r);
+                }
+                _ = self.shutdown.changed() => break,
+            }
+        }
+        if let Some(mut h) = inflight {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut h).await.is_err() {
+                h.abort();
+            }
+        }
+    }
+
+    fn count_skip(&self, reason: &str) {
+        let k = &self.key;
+        self.snapshot
+            .telemetry()
+            .collector_skipped
+            .with_label_values(&[&k.target, &k.database, k.collector, reason])
+            .inc();
+        self.snapshot.bump();
+    }
+
+    fn finish(
+        &mut self,
+        joined: Result<(Box<dyn Collector>, PollOutcome), tokio::task::JoinError>,
+    ) {
+        let k = &self.key;
+        match joined {
+            Ok((collector, outcome)) => {
+                self.collector = Some(collector);
+                match outcome {
+                    PollOutcome::Published => {
+                        if self.last_error.take().is_some() {
+                            info!(target_name = %k.target, database = %k.database, collector = k.collector, "collector recovered");
+                        }
+                    }
+                    PollOutcome::TargetDown => self.count_skip("target_down"),
+                    PollOutcome::Failed(msg) => {
+                        if self.last_error.as_deref() != Some(msg.as_str()) {
+                            warn!(target_name = %k.target, database = %k.database, collector = k.collector, error = %msg, "collector failed");
+                        } else {
+                            debug!(target_name = %k.target, database = %k.database, collector = k.collector, error = %msg, "collector still failing");
+                        }
+                        self.last_error = Some(msg);
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(target_name = %k.target, database = %k.database, collector = k.collector, error = %e, "collector task ended abnormally; collector stopped");
+            }
+        }
+        if let Some(tx) = self.first_poll.take() {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+/// Runs one poll of one collector and publishes its outcome.
+async fn poll(
+    mut collector: Box<dyn Collector>,
+    key: SourceKey,
+    spec: Arc<Spec>,
+    state: Arc<TargetState>,
+    pool: Pool,
+    snapshot: Arc<Snapshot>,
+) -> (Box<dyn Collector>, PollOutcome) {
+    let telemetry = snapshot.telemetry().clone();
+    let labels = [key.target.as_str(), key.database.as_str(), key.collector];
+    if !state.up.load(Ordering::Relaxed) {
+        snapshot.remove(&key);
+        telemetry
+            .collector_success
+            .with_label_values(&labels)
+            .set(0.0);
+        return (collector, PollOutcome::TargetDown);
+    }
+    telemetry.collector_polls.with_label_values(&labels).inc();
+    let started = Instant::now();
+    let result: Result<Vec<crate::metrics::Family>, String> = async {
+        let waited = Instant::now();
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| format!("no connection to {}: {e}", key.database))?;
+        telemetry
+            .acquisition
+            .with_label_values(&[&key.target, &key.database, "pool"])
+            .observe(waited.elapsed().as_secs_f64());
+        let cancel = client.cancel_token();
+        let cx = PollContext {
+            client: &client,
+            server_version: state.server_version.load(Ordering::Relaxed),
+        };
+        match tokio::time::timeout(spec.timeout, collector.collect(cx)).await {
+            Ok(r) => r.map_err(|e| format!("{e:#}")),
+            Err(_) => {
+                let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+                Err(format!(
+                    "poll exceeded its timeout of {:?}; query cancelled",
+                    spec.timeout
+                ))
+            }
+        }
+    }
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    telemetry
+        .collector_duration
+        .with_label_values(&labels)
+        .set(elapsed);
+    let outcome = match result {
+        Ok(families) => {
+            let source: Vec<(&'static str, &str)> = match spec.scope {
+                Scope::Cluster => vec![("target", key.target.as_str())],
+                Scope::Database => vec![
+                    ("target", key.target.as_str()),
+                    ("database", key.database.as_str()),
+                ],
+            };
+            telemetry
+                .collector_success
+                .with_label_values(&labels)
+                .set(1.0);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            telemetry
+                .collector_last_success
+                .with_label_values(&labels)
+                .set(now);
+            snapshot.publish(key.clone(), &source, families);
+            PollOutcome::Published
+        }
+        Err(msg) => {
+            telemetry.collector_errors.with_label_values(&labels).inc();
+            telemetry
+                .collector_success
+                .with_label_values(&labels)
+                .set(0.0);
+            snapshot.remove(&key);
+            PollOutcome::Failed(msg)
+        }
+    };
+    snapshot.bump();
+    (collector, outcome)
+}
