@@ -19,13 +19,12 @@ use crate::queries;
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// Connecting or authenticating failed.
-    #[error("cannot connect to {what}: {source}")]
+    #[error("cannot connect to {what}: {message}")]
     Connect {
         /// `host:port/database`.
         what: String,
-        /// The driver's error.
-        #[source]
-        source: tokio_postgres::Error,
+        /// The driver's error with its causes.
+        message: String,
     },
     /// Connecting took longer than `connect_timeout`.
     #[error("connecting to {what} timed out after {after:?}")]
@@ -36,13 +35,12 @@ pub enum DbError {
         after: Duration,
     },
     /// A query failed.
-    #[error("query on {what} failed: {source}")]
+    #[error("query on {what} failed: {message}")]
     Query {
         /// `host:port/database`.
         what: String,
-        /// The driver's error.
-        #[source]
-        source: tokio_postgres::Error,
+        /// The driver's error with its causes.
+        message: String,
     },
     /// The server is older than pgvitals supports.
     #[error(transparent)]
@@ -55,6 +53,22 @@ pub enum DbError {
         /// The pool's error, its password-free description.
         message: String,
     },
+}
+
+/// An error and its causes, joined with `: ` (the driver's own message is only its kind, e.g.
+/// "db error"; the server's words are in the cause).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// What a successful probe learnt.
@@ -130,14 +144,14 @@ pub async fn probe(
             what: what.clone(),
             after: connect_timeout,
         })?
-        .map_err(|source| DbError::Connect {
+        .map_err(|e| DbError::Connect {
             what: what.clone(),
-            source,
+            message: error_chain(&e),
         })?;
     let conn_task = tokio::spawn(connection);
-    let query_err = |source| DbError::Query {
+    let query_err = |e: tokio_postgres::Error| DbError::Query {
         what: what.clone(),
-        source,
+        message: error_chain(&e),
     };
     let row = client
         .query_one(queries::PROBE.sql(queries::MIN_SERVER_VERSION)?, &[])

@@ -33,7 +33,7 @@ pub async fn run(listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(&[]))
         .await?
         .context("starting the demo PostgreSQL cluster")?;
-    info!(port = cluster.port(), bin = %cluster.bin().display(), "PostgreSQL is up");
+    info!(port = cluster.port(), dir = %cluster.dir().display(), bin = %cluster.bin().display(), "PostgreSQL is up");
 
     let (admin, conn) =
         tokio_postgres::connect(&cluster.dsn("postgres", "postgres"), NoTls).await?;

@@ -145,6 +145,11 @@ impl Cluster {
         self.port
     }
 
+    /// The cluster's directory (data, log, socket); removed when the cluster is dropped.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The directory of the server binaries in use.
     pub fn bin(&self) -> &Path {
         &self.bin

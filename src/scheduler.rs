@@ -258,6 +258,7 @@ impl Supervisor {
                 let _ = rx.recv().await;
             }
             snapshot.set_ready(&name);
+            info!(target_name = %name, "target ready: every collector has polled once");
         });
     }
 }
@@ -394,7 +395,7 @@ async fn poll(
         let client = pool
             .get()
             .await
-            .map_err(|e| format!("no connection to {}: {e}", key.database))?;
+            .map_err(|e| format!("no connection to {}: {}", key.database, db::error_chain(&e)))?;
         telemetry
             .acquisition
             .with_label_values(&[&key.target, &key.database, "pool"])

@@ -1,0 +1,150 @@
+//! The `pgvitals` binary: check-config, version, and the demo.
+
+use std::process::{Command, Stdio};
+
+fn pgvitals() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pgvitals"))
+}
+
+#[test]
+fn check_config_names_file_line_and_key_of_a_typo() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.yaml");
+    std::fs::write(
+        &path,
+        "listen: 127.0.0.1:9816\ntargets:\n  - name: main\n    dsn: host=127.0.0.1\ncollectors:\n  table_sizes:\n    intervall: 5m\n",
+    )
+    .unwrap();
+    let out = pgvitals().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "{}:7:5: key `collectors.table_sizes.intervall`: unknown field `intervall`",
+        path.display()
+    );
+    assert!(err.contains(&want), "{err}");
+}
+
+#[test]
+fn check_config_prints_the_effective_config_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ok.yaml");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "file-secret-1\n").unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "targets:\n  - name: main\n    dsn: \"postgresql://mon:${{PGVITALS_T_PW}}@127.0.0.1/app\"\n  - name: other\n    dsn: \"host=127.0.0.1 password=kw-secret-2\"\n    password_file: {}\n",
+            pw.display()
+        ),
+    )
+    .unwrap();
+    let out = pgvitals()
+        .arg("check-config")
+        .arg(&path)
+        .env("PGVITALS_T_PW", "env-secret-3")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for secret in ["file-secret-1", "kw-secret-2", "env-secret-3"] {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+    assert!(all.contains("mon:****@127.0.0.1/app"), "{all}");
+    assert!(all.contains("password=****"), "{all}");
+    assert!(all.contains("index_hit_ratio: 0.9"), "{all}");
+}
+
+#[test]
+fn version_and_help() {
+    let out = pgvitals().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("pgvitals {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = pgvitals().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["run", "check-config", "demo", "--log-format"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}
+
+/// `pgvitals demo` on this machine: serves /metrics for a real cluster, then cleans up on SIGTERM.
+#[test]
+fn demo_serves_metrics_and_removes_its_cluster() {
+    use std::io::BufRead;
+    let port = pgvitals::pgcluster::free_port().unwrap();
+    let mut child = pgvitals()
+        .args([
+            "--log-format",
+            "json",
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let mut cluster_dir = None;
+    // Read the daemon's log until it says the demo target has been polled once.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        if let Some(dir) = v["fields"]["dir"].as_str() {
+            cluster_dir = Some(std::path::PathBuf::from(dir));
+        }
+        log.push(line);
+        if v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("target ready"))
+        {
+            break;
+        }
+    }
+    let body = http_get(port, "/metrics").unwrap_or_default();
+    assert!(
+        body.contains("pgvitals_up{target=\"demo\"} 1"),
+        "{body}\n{log:?}"
+    );
+    assert!(body.contains("pgvitals_table_total_bytes{target=\"demo\",database=\"demo\",schema=\"public\",table=\"orders\"}"), "{body}");
+    let cluster_dir = cluster_dir.expect("the demo logs its cluster directory");
+    assert!(cluster_dir.join("data").is_dir());
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    log.extend(lines.map_while(Result::ok));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("demo cluster removed")),
+        "{log:?}"
+    );
+    assert!(
+        !cluster_dir.exists(),
+        "{} left behind",
+        cluster_dir.display()
+    );
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}

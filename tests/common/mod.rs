@@ -1,0 +1,263 @@
+//! Test harness: a real throwaway PostgreSQL per test binary, an in-process daemon, and a
+//! scraper that reads `/metrics` over HTTP the way Prometheus does.
+//!
+//! The cluster comes from `pgvitals::pgcluster` (initdb into a temp dir, a free port on
+//! 127.0.0.1, `pg_stat_statements` preloaded, run as `postgres` when root; `PGVITALS_PG_BIN`
+//! picks the binaries). It is stopped and removed when the test process exits, panics included.
+//! A missing PostgreSQL fails the tests loudly: nothing is skipped.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use pgvitals::config::Config;
+use pgvitals::daemon::Daemon;
+use pgvitals::pgcluster::Cluster;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_postgres::{Client, NoTls};
+
+/// The role the daemon connects as in tests: what the README tells users to create.
+pub const MONITOR_ROLE: &str = "pgvitals_monitor";
+
+/// The cluster shared by the tests of one binary (each test makes its own database).
+pub fn shared_cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let c = Cluster::start(&[]).expect("starting the test PostgreSQL cluster");
+        prepare(&c);
+        c
+    })
+}
+
+/// Creates the monitoring role and pg_stat_statements on a new cluster.
+pub fn prepare(cluster: &Cluster) {
+    let dsn = cluster.dsn("postgres", "postgres");
+    block_on(async move {
+        let c = connect(&dsn).await;
+        c.batch_execute(&format!(
+            "CREATE ROLE {MONITOR_ROLE} LOGIN; GRANT pg_monitor TO {MONITOR_ROLE};
+             CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
+        ))
+        .await
+        .expect("creating the monitoring role");
+    });
+}
+
+fn block_on<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    // OnceLock init may run inside a test's runtime: use a separate thread with its own.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// Connects as the given DSN and drives the connection in the background.
+pub async fn connect(dsn: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(dsn, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {dsn}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// Creates a fresh database with a unique name and returns its name.
+pub async fn fresh_database(cluster: &Cluster, prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("{prefix}_{}", N.fetch_add(1, Ordering::Relaxed));
+    let admin = connect(&cluster.dsn("postgres", "postgres")).await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    name
+}
+
+/// A config for one target `main` on `database`, listening on a free port, with `extra` YAML
+/// appended (e.g. a `collectors:` section).
+pub fn config(cluster: &Cluster, database: &str, extra: &str) -> Config {
+    let yaml = format!(
+        "listen: 127.0.0.1:0\ntargets:\n  - name: main\n    dsn: \"{}\"\n{extra}",
+        cluster.dsn(MONITOR_ROLE, database)
+    );
+    Config::parse(&yaml, "<test>").unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+/// Starts a daemon in-process.
+pub async fn start(config: Config) -> Daemon {
+    Daemon::start(config).await.expect("starting the daemon")
+}
+
+/// A minimal HTTP/1.1 GET over TCP; returns (status, body).
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8(buf).expect("UTF-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (status, body.to_string())
+}
+
+/// Scrapes `/metrics` and parses it.
+pub async fn scrape(addr: SocketAddr) -> Metrics {
+    let (status, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    Metrics::parse(&body)
+}
+
+/// A parsed exposition: samples by name.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// The raw text.
+    pub text: String,
+    samples: Vec<(String, BTreeMap<String, String>, f64)>,
+}
+
+impl Metrics {
+    /// Parses the text format (enough of it for pgvitals' output).
+    pub fn parse(text: &str) -> Metrics {
+        let mut samples = Vec::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (series, value) = line.rsplit_once(' ').expect("sample line");
+            let value: f64 = match value {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+            };
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, parse_labels(rest.trim_end_matches('}'))),
+                None => (series, BTreeMap::new()),
+            };
+            samples.push((name.to_string(), labels, value));
+        }
+        Metrics {
+            text: text.to_string(),
+            samples,
+        }
+    }
+
+    /// All samples of `name` whose labels include `want`.
+    pub fn all(&self, name: &str, want: &[(&str, &str)]) -> Vec<(&BTreeMap<String, String>, f64)> {
+        self.samples
+            .iter()
+            .filter(|(n, l, _)| {
+                n == name
+                    && want
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|(_, l, v)| (l, *v))
+            .collect()
+    }
+
+    /// The one sample of `name` with labels `want`, if present.
+    pub fn get(&self, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+        let all = self.all(name, want);
+        assert!(
+            all.len() <= 1,
+            "{name}{want:?} matches {} series",
+            all.len()
+        );
+        all.first().map(|(_, v)| *v)
+    }
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(c) => value.push(c),
+                    None => break,
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        out.insert(key.trim_start_matches(',').to_string(), value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// Scrapes until `cond` holds, waking on every snapshot change; panics after `timeout`.
+pub async fn wait_for(
+    daemon: &Daemon,
+    timeout: Duration,
+    what: &str,
+    cond: impl Fn(&Metrics) -> bool,
+) -> Metrics {
+    let mut changes = daemon.snapshot().subscribe();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        changes.borrow_and_update();
+        let m = scrape(daemon.addr()).await;
+        if cond(&m) {
+            return m;
+        }
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; last scrape:\n{}",
+                m.text
+            );
+        }
+    }
+}
+
+/// Waits until `/readyz` says every target was polled.
+pub async fn wait_ready(daemon: &Daemon) {
+    let mut changes = daemon.snapshot().subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        changes.borrow_and_update();
+        if get(daemon.addr(), "/readyz").await.0 == 200 {
+            return;
+        }
+        tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .expect("daemon not ready within 60 s")
+            .unwrap();
+    }
+}
