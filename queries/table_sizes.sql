@@ -30,16 +30,22 @@ WITH locked AS (
     WHERE c.relkind IN ('r', 'm')
       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname !~ '^pg_(toast|temp_)'
-), sizes AS (
+), measured AS (
+    -- pg_table_size (heap + FSM + VM + TOAST) and pg_indexes_size open each relation once;
+    -- pg_total_relation_size on top of them would size every index twice.
     SELECT schema, table_name, is_locked,
            CASE WHEN is_locked THEN relpages::int8 * current_setting('block_size')::int8
-                ELSE coalesce(pg_total_relation_size(oid), 0) END AS total_bytes,
+                ELSE coalesce(pg_table_size(oid), 0) END AS table_bytes,
            CASE WHEN is_locked THEN 0
                 ELSE coalesce(pg_indexes_size(oid), 0) END AS index_bytes,
            CASE WHEN is_locked OR reltoastrelid = 0 THEN 0
                 ELSE coalesce(pg_total_relation_size(reltoastrelid), 0) END AS toast_bytes,
            CASE WHEN reltuples < 0 THEN NULL ELSE reltuples END::float8 AS rows_estimate
     FROM tables
+), sizes AS (
+    SELECT schema, table_name, is_locked, table_bytes + index_bytes AS total_bytes,
+           index_bytes, toast_bytes, rows_estimate
+    FROM measured
 ), ranked AS (
     SELECT *, row_number() OVER (ORDER BY total_bytes DESC, schema, table_name) AS rank
     FROM sizes

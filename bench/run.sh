@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: pgvitals vs postgres_exporter on the shared fixtures.
+# usage: bench/run.sh [small|large ...]     (default: small large)
+# Needs ../shared/bench (pgfixture.sh, scrape_bench.py), promtool and prometheus-postgres-exporter
+# (Debian: apt-get install prometheus prometheus-postgres-exporter). Builds pgvitals --release.
+# Prints one JSON line per run and a markdown table at the end. Traffic stays on 127.0.0.1.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+shared=${SHARED_BENCH:-$repo/../shared/bench}
+sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(small large)
+scrapes=${SCRAPES:-20}; gap=${GAP:-0.5}
+(cd "$repo" && cargo build --release --quiet)
+bin=$repo/target/release/pgvitals
+out=$(mktemp -d /tmp/pgvitals-bench.XXXXXX); chmod 755 "$out"
+results=$out/results.jsonl
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+for size in "${sizes[@]}"; do
+  pgport=$(free_port); dir=$out/pg-$size
+  dsn=$("$shared/pgfixture.sh" start "$pgport" "$dir" "$size" | tail -1)
+  trap '"$shared/pgfixture.sh" stop "$dir"' EXIT
+  run() {  # name, then the exporter command (its URL port is $port)
+    local name=$1; shift
+    local json
+    json=$(python3 "$shared/scrape_bench.py" --url "http://127.0.0.1:$port/metrics" --dsn-port "$pgport" \
+             --scrapes "$scrapes" --gap "$gap" -- "$@")
+    echo "{\"fixture\": \"$size\", \"exporter\": \"$name\", \"result\": $json}" | tee -a "$results"
+  }
+  port=$(free_port)
+  DATA_SOURCE_NAME=$dsn run "postgres_exporter + equal-coverage queries" \
+    prometheus-postgres-exporter --web.listen-address=127.0.0.1:$port \
+    --extend.query-path="$shared/postgres_exporter-queries.yaml"
+  for top_n in 200 100000; do
+    port=$(free_port)
+    cat > "$out/pgvitals-$size-$top_n.yaml" <<YAML
+listen: "127.0.0.1:$port"
+targets:
+  - name: bench
+    dsn: "$dsn"
+collectors:
+  table_sizes: { top_n: $top_n }
+YAML
+    run "pgvitals defaults (top_n $top_n)" "$bin" run --config "$out/pgvitals-$size-$top_n.yaml"
+  done
+  # Database time per poll: pgvitals with every collector polling each second for 20 s.
+  port=$(free_port)
+  cat > "$out/pgvitals-$size-fast.yaml" <<YAML
+listen: "127.0.0.1:$port"
+targets:
+  - name: bench
+    dsn: "$dsn"
+collectors:
+  connection: { interval: 1s }
+  table_sizes: { interval: 1s, top_n: 200 }
+YAML
+  run "pgvitals, all collectors every 1 s (DB cost per poll)" "$bin" run --config "$out/pgvitals-$size-fast.yaml"
+  "$shared/pgfixture.sh" stop "$dir"; trap - EXIT
+done
+
+python3 - "$results" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("\n| fixture | exporter | scrape p50 ms | p95 ms | series | bytes | RSS MiB | CPU ms/scrape | DB ms/scrape | promtool problems |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    x = r["result"]
+    print(f"| {r['fixture']} | {r['exporter']} | {x['scrape_ms_p50']} | {x['scrape_ms_p95']} | {x['series']:,} | {x['bytes']:,} | "
+          f"{x['rss_mib_peak']} | {x['cpu_ms_per_scrape']} | {x['db_ms_per_scrape']} | {x['promtool_problems']} |")
+PY
+echo "raw results: $results"
