@@ -188,6 +188,8 @@ pub struct CollectorsConfig {
     /// `connection`: up, version, sessions by state, transaction ages. Its interval is also the
     /// connection-probe interval.
     pub connection: CollectorConfig,
+    /// `statements`: pg_stat_statements interval deltas and the latency estimate.
+    pub statements: StatementsConfig,
     /// `table_sizes`: bytes per table (top N) and per-schema remainder.
     pub table_sizes: TableSizesConfig,
 }
@@ -200,7 +202,43 @@ impl Default for CollectorsConfig {
                 interval: Dur::secs(15),
                 timeout: Dur::secs(10),
             },
+            statements: StatementsConfig::default(),
             table_sizes: TableSizesConfig::default(),
+        }
+    }
+}
+
+/// Settings of the `statements` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatementsConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls: the length of the interval the deltas describe.
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Statements exported one by one per interval (largest execution time first); the rest
+    /// are summed into `queryid="other"`.
+    pub top_n: usize,
+    /// Characters of normalized query text kept for `/statements`.
+    pub query_text_length: usize,
+    /// Put the (truncated) query text into a `query` label too. Off: labels are for identity.
+    pub query_text_label: bool,
+    /// Characters of query text in the `query` label when `query_text_label` is on.
+    pub query_text_label_length: usize,
+}
+
+impl Default for StatementsConfig {
+    fn default() -> Self {
+        StatementsConfig {
+            enabled: true,
+            interval: Dur::secs(15),
+            timeout: Dur::secs(10),
+            top_n: 50,
+            query_text_length: 2000,
+            query_text_label: false,
+            query_text_label_length: 80,
         }
     }
 }
@@ -610,6 +648,12 @@ impl Config {
             return Err(err(
                 "thresholds.index_hit_ratio".into(),
                 format!("{} is not a ratio between 0 and 1", t.index_hit_ratio),
+            ));
+        }
+        if self.collectors.statements.top_n == 0 {
+            return Err(err(
+                "collectors.statements.top_n".into(),
+                "must be at least 1".into(),
             ));
         }
         if self.collectors.table_sizes.top_n == 0 {

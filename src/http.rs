@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::debug;
 
+use crate::collectors::Report;
 use crate::snapshot::Snapshot;
 
 /// Content type of the Prometheus text exposition format.
@@ -78,6 +79,7 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot) -> Response<Full<Bytes>> 
                 .insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
             r
         }
+        "/statements" => statements(snapshot, req.uri().query().unwrap_or("")),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
             let waiting = snapshot.not_ready();
@@ -102,6 +104,38 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot) -> Response<Full<Bytes>> 
     }
 }
 
+/// `/statements`: the latest interval's top statements of every target, JSON or (with
+/// `?format=text`) a plain table.
+fn statements(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
+    let mut targets = Vec::new();
+    for (key, entry) in snapshot.entries() {
+        if let Some(Report::Statements(r)) = &entry.report {
+            targets.push((key.target, entry.at, r.clone()));
+        }
+    }
+    let as_text = query.split('&').any(|kv| kv == "format=text");
+    if as_text {
+        let mut out = String::new();
+        for (target, _, r) in &targets {
+            out.push_str(&crate::collectors::statements::render_text(target, r));
+        }
+        if targets.is_empty() {
+            out.push_str("no statements polled yet\n");
+        }
+        return text(StatusCode::OK, &out);
+    }
+    let body = serde_json::json!({
+        "targets": targets.iter().map(|(target, at, r)| {
+            let polled_at = at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+            serde_json::json!({ "target": target, "polled_at": polled_at, "interval": &**r })
+        }).collect::<Vec<_>>()
+    });
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
@@ -118,6 +152,7 @@ const INDEX_HTML: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     "</h1><p>PostgreSQL health monitor.</p><ul>",
     "<li><a href=\"/metrics\">/metrics</a> Prometheus exposition, from the last poll</li>",
+    "<li><a href=\"/statements\">/statements</a> top statements of the last interval (JSON; <a href=\"/statements?format=text\">as text</a>)</li>",
     "<li><a href=\"/healthz\">/healthz</a> process alive</li>",
     "<li><a href=\"/readyz\">/readyz</a> every target polled at least once</li>",
     "</ul></body></html>\n"

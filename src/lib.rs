@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod db;
 pub mod demo;
 pub mod http;
+pub mod latency;
 pub mod metrics;
 pub mod pgcluster;
 pub mod queries;

@@ -85,6 +85,34 @@ query!(
     [(130000, "connection_activity.sql")]
 );
 query!(TABLE_SIZES, "table_sizes", [(130000, "table_sizes.sql")]);
+query!(
+    STATEMENTS_EXTENSION,
+    "statements_extension",
+    [(130000, "statements_extension.sql")]
+);
+query!(
+    STATEMENTS_INFO,
+    "statements_info",
+    [
+        (130000, "statements_info.sql"),
+        (140000, "statements_info.pg14.sql")
+    ]
+);
+query!(
+    STATEMENTS,
+    "statements",
+    [
+        (130000, "statements.sql"),
+        (140000, "statements.pg14.sql"),
+        (170000, "statements.pg17.sql"),
+        (180000, "statements.pg18.sql")
+    ]
+);
+query!(
+    STATEMENTS_TEXT,
+    "statements_text",
+    [(130000, "statements_text.sql")]
+);
 
 /// Every query, for the tests that check them all.
 pub static ALL: &[&Query] = &[
@@ -93,6 +121,10 @@ pub static ALL: &[&Query] = &[
     &CONNECTION_SETTINGS,
     &CONNECTION_ACTIVITY,
     &TABLE_SIZES,
+    &STATEMENTS_EXTENSION,
+    &STATEMENTS_INFO,
+    &STATEMENTS,
+    &STATEMENTS_TEXT,
 ];
 
 #[cfg(test)]
@@ -105,11 +137,14 @@ mod tests {
         let range = first
             .strip_prefix("-- serves: PostgreSQL ")
             .unwrap_or_else(|| panic!("first line must be `-- serves: PostgreSQL …`: {first}"));
-        match range.strip_suffix('+') {
-            Some(min) => (min.trim().parse().unwrap(), None),
+        if let Some(min) = range.strip_suffix('+') {
+            return (min.trim().parse().unwrap(), None);
+        }
+        match range.split_once('-') {
+            Some((a, b)) => (a.trim().parse().unwrap(), Some(b.trim().parse().unwrap())),
             None => {
-                let (a, b) = range.split_once('-').expect("range like 13-16");
-                (a.trim().parse().unwrap(), Some(b.trim().parse().unwrap()))
+                let only = range.trim().parse().expect("a major, `13+` or `13-16`");
+                (only, Some(only))
             }
         }
     }

@@ -23,9 +23,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::collectors::{Collector, PollContext, Scope, Spec};
+use crate::collectors::{Collector, Output, PollContext, Scope, Spec};
 use crate::config::{Config, ConnectionsConfig, Databases, ResolvedTarget};
 use crate::db;
+use crate::metrics::Family;
 use crate::snapshot::{Snapshot, SourceKey};
 
 /// How long in-flight polls get to finish at shutdown before they are cancelled.
@@ -39,7 +40,7 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let specs: Arc<Vec<Arc<Spec>>> = Arc::new(
-        crate::collectors::registry(&config.collectors)
+        crate::collectors::registry(&config.collectors, &config.thresholds)
             .into_iter()
             .map(Arc::new)
             .collect(),
@@ -390,12 +391,12 @@ async fn poll(
     }
     telemetry.collector_polls.with_label_values(&labels).inc();
     let started = Instant::now();
-    let result: Result<Vec<crate::metrics::Family>, String> = async {
+    let result: Result<Output, (String, Vec<Family>)> = async {
         let waited = Instant::now();
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| format!("no connection to {}: {}", key.database, db::error_chain(&e)))?;
+        let client = pool.get().await.map_err(|e| {
+            let msg = format!("no connection to {}: {}", key.database, db::error_chain(&e));
+            (msg, Vec::new())
+        })?;
         telemetry
             .acquisition
             .with_label_values(&[&key.target, &key.database, "pool"])
@@ -406,13 +407,14 @@ async fn poll(
             server_version: state.server_version.load(Ordering::Relaxed),
         };
         match tokio::time::timeout(spec.timeout, collector.collect(cx)).await {
-            Ok(r) => r.map_err(|e| format!("{e:#}")),
+            Ok(r) => r.map_err(|f| (format!("{:#}", f.error), f.partial)),
             Err(_) => {
                 let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
-                Err(format!(
+                let msg = format!(
                     "poll exceeded its timeout of {:?}; query cancelled",
                     spec.timeout
-                ))
+                );
+                Err((msg, Vec::new()))
             }
         }
     }
@@ -422,15 +424,15 @@ async fn poll(
         .collector_duration
         .with_label_values(&labels)
         .set(elapsed);
+    let source: Vec<(&'static str, &str)> = match spec.scope {
+        Scope::Cluster => vec![("target", key.target.as_str())],
+        Scope::Database => vec![
+            ("target", key.target.as_str()),
+            ("database", key.database.as_str()),
+        ],
+    };
     let outcome = match result {
-        Ok(families) => {
-            let source: Vec<(&'static str, &str)> = match spec.scope {
-                Scope::Cluster => vec![("target", key.target.as_str())],
-                Scope::Database => vec![
-                    ("target", key.target.as_str()),
-                    ("database", key.database.as_str()),
-                ],
-            };
+        Ok(output) => {
             telemetry
                 .collector_success
                 .with_label_values(&labels)
@@ -443,16 +445,20 @@ async fn poll(
                 .collector_last_success
                 .with_label_values(&labels)
                 .set(now);
-            snapshot.publish(key.clone(), &source, families);
+            snapshot.publish(key.clone(), &source, output);
             PollOutcome::Published
         }
-        Err(msg) => {
+        Err((msg, partial)) => {
             telemetry.collector_errors.with_label_values(&labels).inc();
             telemetry
                 .collector_success
                 .with_label_values(&labels)
                 .set(0.0);
-            snapshot.remove(&key);
+            if partial.is_empty() {
+                snapshot.remove(&key);
+            } else {
+                snapshot.publish(key.clone(), &source, partial.into());
+            }
             PollOutcome::Failed(msg)
         }
     };

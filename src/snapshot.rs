@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::collectors::{Output, Report};
 use crate::metrics::{encode_samples, Family, Kind};
 use crate::telemetry::Telemetry;
 
@@ -34,6 +35,8 @@ pub struct SourceKey {
 pub struct Entry {
     /// The typed families.
     pub families: Arc<Vec<Family>>,
+    /// Structured detail for JSON endpoints.
+    pub report: Option<Report>,
     /// When the poll finished.
     pub at: SystemTime,
     encoded: Arc<Vec<EncodedFamily>>,
@@ -80,12 +83,8 @@ impl Snapshot {
 
     /// Stores a poll's result. `source_labels` are prepended to every sample (`target`, and
     /// `database` for per-database collectors).
-    pub fn publish(
-        &self,
-        key: SourceKey,
-        source_labels: &[(&'static str, &str)],
-        families: Vec<Family>,
-    ) {
+    pub fn publish(&self, key: SourceKey, source_labels: &[(&'static str, &str)], output: Output) {
+        let Output { families, report } = output;
         let encoded = families
             .iter()
             .map(|f| EncodedFamily {
@@ -97,6 +96,7 @@ impl Snapshot {
             .collect();
         let entry = Entry {
             families: Arc::new(families),
+            report,
             at: SystemTime::now(),
             encoded: Arc::new(encoded),
         };
@@ -232,7 +232,7 @@ mod tests {
         let s = Snapshot::new(Arc::new(Telemetry::new(0.05)));
         for t in ["a", "b"] {
             let f = Family::gauge("pgvitals_demo_bytes", "demo").with([("x", "1".into())], 2.0);
-            s.publish(key(t, "c"), &[("target", t)], vec![f]);
+            s.publish(key(t, "c"), &[("target", t)], vec![f].into());
         }
         let text = String::from_utf8(s.render().to_vec()).unwrap();
         assert_eq!(text.matches("# TYPE pgvitals_demo_bytes gauge").count(), 1);

@@ -5,7 +5,7 @@
 //! not here: they come from the scheduler's connection probe, which runs even when this
 //! collector's queries cannot.
 
-use super::{BoxFuture, Collector, PollContext};
+use super::{BoxFuture, CollectResult, Collector, PollContext};
 use crate::metrics::Family;
 use crate::queries;
 
@@ -23,10 +23,7 @@ const LONGEST_IDLE_XACT: &str = "pgvitals_idle_in_transaction_longest_seconds";
 pub struct ConnectionCollector;
 
 impl Collector for ConnectionCollector {
-    fn collect<'a>(
-        &'a mut self,
-        cx: PollContext<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<Vec<Family>>> {
+    fn collect<'a>(&'a mut self, cx: PollContext<'a>) -> BoxFuture<'a, CollectResult> {
         Box::pin(async move {
             let settings_sql = queries::CONNECTION_SETTINGS.sql(cx.server_version)?;
             let activity_sql = queries::CONNECTION_ACTIVITY.sql(cx.server_version)?;
@@ -108,7 +105,7 @@ impl Collector for ConnectionCollector {
                 longest_xact.push([("database", d)], max);
             }
             out.extend([connections, longest_xact, longest_idle]);
-            Ok(out)
+            Ok(out.into())
         })
     }
 }

@@ -7,13 +7,15 @@
 //! scheduler keeps one instance per (target, database).
 
 pub mod connection;
+pub mod statements;
 pub mod table_sizes;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::CollectorsConfig;
+use crate::config::{CollectorsConfig, Thresholds};
 use crate::metrics::Family;
 
 /// A boxed future, as collectors return them.
@@ -38,11 +40,56 @@ pub struct PollContext<'a> {
     pub server_version: i32,
 }
 
+/// What a successful poll publishes.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Metric families for `/metrics`.
+    pub families: Vec<Family>,
+    /// Structured detail for a JSON endpoint, for collectors that have one.
+    pub report: Option<Report>,
+}
+
+impl From<Vec<Family>> for Output {
+    fn from(families: Vec<Family>) -> Output {
+        Output {
+            families,
+            report: None,
+        }
+    }
+}
+
+/// Structured results served by JSON endpoints.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// `/statements`: the interval's top statements.
+    Statements(Arc<statements::Report>),
+}
+
+/// A failed poll: the error, and the families that are still true (e.g. "not available").
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: anyhow::Error,
+    /// Families to publish despite the failure.
+    pub partial: Vec<Family>,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure {
+            error: e.into(),
+            partial: Vec::new(),
+        }
+    }
+}
+
+/// The result of one poll.
+pub type CollectResult = Result<Output, Failure>;
+
 /// One collector instance.
 pub trait Collector: Send {
-    /// Polls once and returns the families to publish.
-    fn collect<'a>(&'a mut self, cx: PollContext<'a>)
-        -> BoxFuture<'a, anyhow::Result<Vec<Family>>>;
+    /// Polls once.
+    fn collect<'a>(&'a mut self, cx: PollContext<'a>) -> BoxFuture<'a, CollectResult>;
 }
 
 /// A collector kind: its name, scope, schedule and how to make an instance.
@@ -71,7 +118,7 @@ impl std::fmt::Debug for Spec {
 }
 
 /// The enabled collectors, as configured. This is the one list of collectors.
-pub fn registry(cfg: &CollectorsConfig) -> Vec<Spec> {
+pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
     let mut specs = Vec::new();
     if cfg.connection.enabled {
         specs.push(Spec {
@@ -80,6 +127,18 @@ pub fn registry(cfg: &CollectorsConfig) -> Vec<Spec> {
             interval: cfg.connection.interval.0,
             timeout: cfg.connection.timeout.0,
             make: Box::new(|| Box::new(connection::ConnectionCollector)),
+        });
+    }
+    if cfg.statements.enabled {
+        let settings = statements::Settings::new(&cfg.statements, thresholds);
+        specs.push(Spec {
+            name: "statements",
+            scope: Scope::Cluster,
+            interval: cfg.statements.interval.0,
+            timeout: cfg.statements.timeout.0,
+            make: Box::new(move || {
+                Box::new(statements::StatementsCollector::new(settings.clone()))
+            }),
         });
     }
     if cfg.table_sizes.enabled {

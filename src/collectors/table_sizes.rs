@@ -7,7 +7,7 @@
 //! an ACCESS EXCLUSIVE lock (a running migration) is not opened; its size is the planner's
 //! estimate and `pgvitals_table_sizes_estimated_tables` says how many such tables there are.
 
-use super::{BoxFuture, Collector, PollContext};
+use super::{BoxFuture, CollectResult, Collector, PollContext};
 use crate::metrics::Family;
 use crate::queries;
 
@@ -28,10 +28,7 @@ pub struct TableSizesCollector {
 }
 
 impl Collector for TableSizesCollector {
-    fn collect<'a>(
-        &'a mut self,
-        cx: PollContext<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<Vec<Family>>> {
+    fn collect<'a>(&'a mut self, cx: PollContext<'a>) -> BoxFuture<'a, CollectResult> {
         Box::pin(async move {
             let sql = queries::TABLE_SIZES.sql(cx.server_version)?;
             let rows = cx.client.query(sql, &[&i64::from(self.top_n)]).await?;
@@ -89,7 +86,8 @@ impl Collector for TableSizesCollector {
                 rest_total,
                 rest_tables,
                 estimated,
-            ])
+            ]
+            .into())
         })
     }
 }

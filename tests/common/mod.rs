@@ -27,7 +27,9 @@ pub const MONITOR_ROLE: &str = "pgvitals_monitor";
 pub fn shared_cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        let c = Cluster::start(&[]).expect("starting the test PostgreSQL cluster");
+        // Room for the 5,000-statement test without evictions.
+        let c = Cluster::start(&["pg_stat_statements.max = 10000"])
+            .expect("starting the test PostgreSQL cluster");
         prepare(&c);
         c
     })

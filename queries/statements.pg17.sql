@@ -1,0 +1,25 @@
+-- serves: PostgreSQL 17
+-- As statements.pg14.sql; 17 renamed blk_read_time/blk_write_time to shared_blk_*_time (and
+-- split out local_blk_*_time, summed here so io_time means the same as before 17), and added
+-- stats_since: an entry whose stats_since moved was reset between two polls.
+SELECT s.dbid::int8 AS dbid,
+       s.userid::int8 AS userid,
+       s.queryid,
+       s.toplevel,
+       coalesce(d.datname::text, s.dbid::text) AS database,
+       coalesce(r.rolname::text, s.userid::text) AS "user",
+       s.calls,
+       s.total_exec_time,
+       s.stddev_exec_time,
+       s.rows,
+       s.shared_blks_hit,
+       s.shared_blks_read,
+       (s.shared_blk_read_time + s.shared_blk_write_time
+        + s.local_blk_read_time + s.local_blk_write_time)::float8 AS io_time,
+       extract(epoch FROM s.stats_since)::float8 AS stats_since,
+       NULL::int8 AS parallel_workers_launched
+FROM @extschema@.pg_stat_statements(false) s
+LEFT JOIN pg_database d ON d.oid = s.dbid
+LEFT JOIN pg_roles r ON r.oid = s.userid
+WHERE s.queryid IS NOT NULL
+  AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)

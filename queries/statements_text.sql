@@ -1,0 +1,7 @@
+-- serves: PostgreSQL 13+
+-- Normalized text of the statements pgvitals has not seen before ($1: their queryids), cut to
+-- $2 characters. Reads pg_stat_statements' text file, so it runs only for new top statements;
+-- texts are cached.
+SELECT s.dbid::int8 AS dbid, s.queryid, left(s.query, $2::int4) AS query
+FROM @extschema@.pg_stat_statements(true) s
+WHERE s.queryid = ANY($1)
