@@ -43,29 +43,35 @@ collectors:
 YAML
     run "pgvitals defaults (top_n $top_n)" "$bin" run --config "$out/pgvitals-$size-$top_n.yaml"
   done
-  # Database time per poll: pgvitals with every collector polling each second for 20 s.
-  port=$(free_port)
-  cat > "$out/pgvitals-$size-fast.yaml" <<YAML
-listen: "127.0.0.1:$port"
-targets:
-  - name: bench
-    dsn: "$dsn"
-collectors:
-  connection: { interval: 1s }
-  table_sizes: { interval: 1s, top_n: 200 }
-YAML
-  run "pgvitals, all collectors every 1 s (DB cost per poll)" "$bin" run --config "$out/pgvitals-$size-fast.yaml"
+  # Database time per poll: one collector at a time, polling every second.
+  for c in connection statements table_sizes; do
+    port=$(free_port)
+    {
+      echo "listen: \"127.0.0.1:$port\""
+      echo "targets: [{name: bench, dsn: \"$dsn\"}]"
+      echo "collectors:"
+      for o in connection statements table_sizes; do
+        if [ "$o" = "$c" ]; then echo "  $o: { interval: 1s }"; else echo "  $o: { enabled: false }"; fi
+      done
+    } > "$out/pgvitals-$size-$c.yaml"
+    run "pgvitals, only $c, every 1 s (DB cost per poll)" "$bin" run --config "$out/pgvitals-$size-$c.yaml"
+  done
   "$shared/pgfixture.sh" stop "$dir"; trap - EXIT
 done
 
-python3 - "$results" <<'PY'
+python3 - "$results" "$gap" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+gap = float(sys.argv[2])
 print("\n| fixture | exporter | scrape p50 ms | p95 ms | series | bytes | RSS MiB | CPU ms/scrape | DB ms/scrape | promtool problems |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     x = r["result"]
     print(f"| {r['fixture']} | {r['exporter']} | {x['scrape_ms_p50']} | {x['scrape_ms_p95']} | {x['series']:,} | {x['bytes']:,} | "
           f"{x['rss_mib_peak']} | {x['cpu_ms_per_scrape']} | {x['db_ms_per_scrape']} | {x['promtool_problems']} |")
+print("\nDatabase time per poll (one collector polling every 1 s; scrapes %.1f s apart):" % gap)
+for r in rows:
+    if "DB cost per poll" in r["exporter"]:
+        print(f"- {r['fixture']}: {r['exporter'].split(',')[1].strip()}: {r['result']['db_ms_per_scrape'] / gap:.1f} ms per poll")
 PY
 echo "raw results: $results"

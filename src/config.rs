@@ -182,30 +182,16 @@ impl Default for ConnectionsConfig {
 }
 
 /// Settings of every collector.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectorsConfig {
     /// `connection`: up, version, sessions by state, transaction ages. Its interval is also the
     /// connection-probe interval.
-    pub connection: CollectorConfig,
+    pub connection: ConnectionCollectorConfig,
     /// `statements`: pg_stat_statements interval deltas and the latency estimate.
     pub statements: StatementsConfig,
     /// `table_sizes`: bytes per table (top N) and per-schema remainder.
     pub table_sizes: TableSizesConfig,
-}
-
-impl Default for CollectorsConfig {
-    fn default() -> Self {
-        CollectorsConfig {
-            connection: CollectorConfig {
-                enabled: true,
-                interval: Dur::secs(15),
-                timeout: Dur::secs(10),
-            },
-            statements: StatementsConfig::default(),
-            table_sizes: TableSizesConfig::default(),
-        }
-    }
 }
 
 /// Settings of the `statements` collector.
@@ -243,26 +229,26 @@ impl Default for StatementsConfig {
     }
 }
 
-/// Schedule of one collector.
+/// Settings of the `connection` collector.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CollectorConfig {
-    /// Whether the collector runs at all.
-    #[serde(default = "yes")]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionCollectorConfig {
+    /// Whether the collector runs at all (the connection probe runs regardless).
     pub enabled: bool,
-    /// Time between two polls.
+    /// Time between two polls, and between two connection probes.
     pub interval: Dur,
     /// Deadline of one poll; a poll past it is cancelled on the server and counted as failed.
-    #[serde(default = "default_timeout")]
     pub timeout: Dur,
 }
 
-fn yes() -> bool {
-    true
-}
-
-fn default_timeout() -> Dur {
-    Dur::secs(10)
+impl Default for ConnectionCollectorConfig {
+    fn default() -> Self {
+        ConnectionCollectorConfig {
+            enabled: true,
+            interval: Dur::secs(15),
+            timeout: Dur::secs(10),
+        }
+    }
 }
 
 /// Settings of the `table_sizes` collector.
@@ -881,6 +867,7 @@ mod tests {
     #[test]
     fn bad_duration_and_wrong_type_are_located() {
         let text = "targets:\n  - name: a\n    dsn: host=x\ncollectors:\n  connection:\n    interval: 15 parsecs\n";
+        assert!(parse("targets:\n  - name: a\n    dsn: host=x\ncollectors:\n  connection: { enabled: false }\n").is_ok());
         let e = parse(text).unwrap_err();
         assert_eq!(e.key, "collectors.connection.interval", "{e}");
         assert_eq!(e.line, Some(6), "{e}");

@@ -159,7 +159,7 @@ pub async fn probe(
         .map_err(query_err)?;
     let elapsed = started.elapsed();
     let server_version: i32 = row.try_get(0).map_err(query_err)?;
-    let databases = if list_databases {
+    let databases = if list_databases && server_version >= queries::MIN_SERVER_VERSION {
         let rows = client
             .query(queries::DATABASES.sql(server_version)?, &[])
             .await

@@ -21,12 +21,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::collectors::{Collector, Output, PollContext, Scope, Spec};
 use crate::config::{Config, ConnectionsConfig, Databases, ResolvedTarget};
 use crate::db;
 use crate::metrics::Family;
+use crate::queries;
 use crate::snapshot::{Snapshot, SourceKey};
 
 /// How long in-flight polls get to finish at shutdown before they are cancelled.
@@ -98,6 +99,7 @@ impl Supervisor {
         let mut backoff = Duration::from_secs(1);
         let mut first_probe = true;
         let mut last_error: Option<String> = None;
+        let mut unsupported_logged = false;
         loop {
             let next = match db::probe(
                 &probe_pg,
@@ -120,14 +122,34 @@ impl Supervisor {
                     }
                     last_error = None;
                     backoff = Duration::from_secs(1);
-                    let wanted = match &self.state.target.databases {
-                        Databases::FromDsn => vec![primary.clone()],
-                        Databases::List(l) => l.clone(),
-                        Databases::Auto => p.databases.unwrap_or_default(),
-                    };
-                    let started = self.reconcile(&mut loops, &wanted);
-                    if first_probe {
-                        self.ready_when_polled(started);
+                    let supported = p.server_version >= queries::MIN_SERVER_VERSION;
+                    telemetry
+                        .server_supported
+                        .with_label_values(&[&name])
+                        .set(if supported { 1.0 } else { 0.0 });
+                    if supported {
+                        unsupported_logged = false;
+                        let wanted = match &self.state.target.databases {
+                            Databases::FromDsn => vec![primary.clone()],
+                            Databases::List(l) => l.clone(),
+                            Databases::Auto => p.databases.unwrap_or_default(),
+                        };
+                        let started = self.reconcile(&mut loops, &wanted);
+                        if first_probe {
+                            self.ready_when_polled(started);
+                        }
+                    } else {
+                        if !unsupported_logged {
+                            error!(target_name = %name, server_version = p.server_version, "PostgreSQL older than 13 is not supported; not polling this target");
+                            unsupported_logged = true;
+                        }
+                        let all: Vec<String> = loops.keys().cloned().collect();
+                        for db in all {
+                            self.stop_database(&mut loops, &db);
+                        }
+                        if first_probe {
+                            self.snapshot.set_ready(&name);
+                        }
                     }
                     self.probe_interval
                 }
@@ -178,26 +200,13 @@ impl Supervisor {
     ) -> Vec<mpsc::Receiver<()>> {
         let name = &self.state.target.name;
         let primary = &self.state.target.primary_database;
-        let telemetry = self.snapshot.telemetry();
         let gone: Vec<String> = loops
             .keys()
             .filter(|db| *db != primary && !wanted.contains(db))
             .cloned()
             .collect();
         for db in gone {
-            if let Some(l) = loops.remove(&db) {
-                info!(target_name = %name, database = %db, "database no longer polled");
-                for (collector, h) in l.handles {
-                    h.abort();
-                    self.snapshot.remove(&SourceKey {
-                        target: name.clone(),
-                        database: db.clone(),
-                        collector,
-                    });
-                    telemetry.forget_collector(name, &db, collector);
-                }
-                telemetry.forget_database(name, &db);
-            }
+            self.stop_database(loops, &db);
         }
         let mut first_polls = Vec::new();
         let mut all: Vec<&String> = wanted.iter().collect();
@@ -247,6 +256,25 @@ impl Supervisor {
             loops.insert(db.clone(), DatabaseLoops { handles });
         }
         first_polls
+    }
+
+    /// Stops the collector loops of one database and forgets their series.
+    fn stop_database(&self, loops: &mut BTreeMap<String, DatabaseLoops>, db: &str) {
+        let name = &self.state.target.name;
+        let telemetry = self.snapshot.telemetry();
+        if let Some(l) = loops.remove(db) {
+            info!(target_name = %name, database = %db, "database no longer polled");
+            for (collector, h) in l.handles {
+                h.abort();
+                self.snapshot.remove(&SourceKey {
+                    target: name.clone(),
+                    database: db.to_string(),
+                    collector,
+                });
+                telemetry.forget_collector(name, db, collector);
+            }
+            telemetry.forget_database(name, db);
+        }
     }
 
     /// Marks the target ready once every loop started has finished (or skipped) one poll.

@@ -23,6 +23,9 @@ pub struct Telemetry {
     /// `pgvitals_connection_acquisition_seconds{target,database,method}`; method is `connect`
     /// (probe: fresh connection + query) or `pool` (a collector waiting for a pooled connection).
     pub acquisition: HistogramVec,
+    /// `pgvitals_server_supported{target}`: 0 when the server is older than PostgreSQL 13 (it is
+    /// then not polled).
+    pub server_supported: GaugeVec,
     /// `pgvitals_connection_probe_failures_total{target}`.
     pub probe_failures: IntCounterVec,
     /// `pgvitals_collector_success{target,database,collector}`: 1 if the last poll succeeded.
@@ -66,6 +69,14 @@ impl Telemetry {
                 )
                 .buckets(buckets),
                 &["target", "database", "method"],
+            )
+            .unwrap(),
+            server_supported: GaugeVec::new(
+                Opts::new(
+                    "pgvitals_server_supported",
+                    "1 if the server's version is supported (PostgreSQL 13 or later), 0 if it is not and is not polled.",
+                ),
+                &["target"],
             )
             .unwrap(),
             probe_failures: IntCounterVec::new(
@@ -126,6 +137,7 @@ impl Telemetry {
         for c in [
             Box::new(t.up.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(t.acquisition.clone()),
+            Box::new(t.server_supported.clone()),
             Box::new(t.probe_failures.clone()),
             Box::new(t.collector_success.clone()),
             Box::new(t.collector_duration.clone()),
@@ -145,6 +157,7 @@ impl Telemetry {
     pub fn forget_target(&self, target: &str) {
         let _ = self.up.remove_label_values(&[target]);
         let _ = self.probe_failures.remove_label_values(&[target]);
+        let _ = self.server_supported.remove_label_values(&[target]);
     }
 
     /// Drops the series of one collector on one database (no longer polled).
