@@ -44,13 +44,13 @@ YAML
     run "pgvitals defaults (top_n $top_n)" "$bin" run --config "$out/pgvitals-$size-$top_n.yaml"
   done
   # Database time per poll: one collector at a time, polling every second.
-  for c in connection statements table_sizes; do
+  for c in connection statements indexes table_sizes; do
     port=$(free_port)
     {
       echo "listen: \"127.0.0.1:$port\""
       echo "targets: [{name: bench, dsn: \"$dsn\"}]"
       echo "collectors:"
-      for o in connection statements table_sizes; do
+      for o in connection statements indexes table_sizes; do
         if [ "$o" = "$c" ]; then echo "  $o: { interval: 1s }"; else echo "  $o: { enabled: false }"; fi
       done
     } > "$out/pgvitals-$size-$c.yaml"

@@ -190,8 +190,51 @@ pub struct CollectorsConfig {
     pub connection: ConnectionCollectorConfig,
     /// `statements`: pg_stat_statements interval deltas and the latency estimate.
     pub statements: StatementsConfig,
+    /// `indexes`: index and heap hit ratios, index usage, maintenance, schema findings.
+    pub indexes: IndexesConfig,
     /// `table_sizes`: bytes per table (top N) and per-schema remainder.
     pub table_sizes: TableSizesConfig,
+}
+
+/// Settings of the `indexes` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexesConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls: the interval the ratios describe.
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Indexes with their own series per interval (most block accesses first).
+    pub top_n_indexes: usize,
+    /// Tables with their own series per interval (busiest first).
+    pub top_n_tables: usize,
+    /// Findings of each kind exported as series (largest first); `/findings` lists all.
+    pub findings_top_n: usize,
+    /// An index is called unused only after this much statistics without a scan.
+    pub unused_index_min_age: Dur,
+    /// Statistics are stale when the rows modified since the last analyze exceed this fraction
+    /// of the live rows …
+    pub stale_stats_fraction: f64,
+    /// … and this many rows.
+    pub stale_stats_min_rows: u64,
+}
+
+impl Default for IndexesConfig {
+    fn default() -> Self {
+        IndexesConfig {
+            enabled: true,
+            interval: Dur::secs(30),
+            timeout: Dur::secs(20),
+            top_n_indexes: 100,
+            top_n_tables: 50,
+            findings_top_n: 100,
+            unused_index_min_age: Dur::secs(7 * 24 * 3600),
+            stale_stats_fraction: 0.2,
+            stale_stats_min_rows: 1000,
+        }
+    }
 }
 
 /// Settings of the `statements` collector.

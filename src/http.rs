@@ -80,6 +80,7 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot) -> Response<Full<Bytes>> 
             r
         }
         "/statements" => statements(snapshot, req.uri().query().unwrap_or("")),
+        "/findings" => findings(snapshot),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
             let waiting = snapshot.not_ready();
@@ -130,7 +131,32 @@ fn statements(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
             serde_json::json!({ "target": target, "polled_at": polled_at, "interval": &**r })
         }).collect::<Vec<_>>()
     });
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    json(&body)
+}
+
+/// `/findings`: every schema finding of every polled database, JSON.
+fn findings(snapshot: &Snapshot) -> Response<Full<Bytes>> {
+    let mut databases = Vec::new();
+    for (key, entry) in snapshot.entries() {
+        if let Some(Report::Findings(r)) = &entry.report {
+            let polled_at = entry
+                .at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            databases.push(serde_json::json!({
+                "target": key.target,
+                "database": key.database,
+                "polled_at": polled_at,
+                "findings": r.findings,
+            }));
+        }
+    }
+    json(&serde_json::json!({ "databases": databases }))
+}
+
+fn json(v: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
@@ -153,6 +179,7 @@ const INDEX_HTML: &str = concat!(
     "</h1><p>PostgreSQL health monitor.</p><ul>",
     "<li><a href=\"/metrics\">/metrics</a> Prometheus exposition, from the last poll</li>",
     "<li><a href=\"/statements\">/statements</a> top statements of the last interval (JSON; <a href=\"/statements?format=text\">as text</a>)</li>",
+    "<li><a href=\"/findings\">/findings</a> unused, duplicate and invalid indexes, unindexed foreign keys, tables without a primary key, stale statistics (JSON)</li>",
     "<li><a href=\"/healthz\">/healthz</a> process alive</li>",
     "<li><a href=\"/readyz\">/readyz</a> every target polled at least once</li>",
     "</ul></body></html>\n"

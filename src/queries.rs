@@ -113,6 +113,14 @@ query!(
     "statements_text",
     [(130000, "statements_text.sql")]
 );
+query!(INDEX_STATS, "index_stats", [(130000, "index_stats.sql")]);
+query!(TABLE_STATS, "table_stats", [(130000, "table_stats.sql")]);
+query!(
+    SCHEMA_FINDINGS,
+    "schema_findings",
+    [(130000, "schema_findings.sql")]
+);
+query!(STATS_WINDOW, "stats_window", [(130000, "stats_window.sql")]);
 
 /// Every query, for the tests that check them all.
 pub static ALL: &[&Query] = &[
@@ -125,6 +133,10 @@ pub static ALL: &[&Query] = &[
     &STATEMENTS_INFO,
     &STATEMENTS,
     &STATEMENTS_TEXT,
+    &INDEX_STATS,
+    &TABLE_STATS,
+    &SCHEMA_FINDINGS,
+    &STATS_WINDOW,
 ];
 
 #[cfg(test)]

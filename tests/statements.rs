@@ -144,8 +144,10 @@ async fn a_known_workload_gives_exact_calls_and_an_honest_slo_estimate() {
         "{} vs {s_client}",
         s.mean_ms
     );
+    // For a 1 ms statement the round trip is a large share of what the client sees: the
+    // server-side mean must lie between pg_sleep's floor and the client's mean.
     assert!(
-        (f.mean_ms / f_client - 1.0).abs() < 0.05 || (f.mean_ms - f_client).abs() < 0.3,
+        f.mean_ms >= 1.0 && f.mean_ms <= f_client,
         "{} vs {f_client}",
         f.mean_ms
     );

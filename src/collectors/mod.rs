@@ -7,6 +7,7 @@
 //! scheduler keeps one instance per (target, database).
 
 pub mod connection;
+pub mod indexes;
 pub mod statements;
 pub mod table_sizes;
 
@@ -63,6 +64,8 @@ impl From<Vec<Family>> for Output {
 pub enum Report {
     /// `/statements`: the interval's top statements.
     Statements(Arc<statements::Report>),
+    /// `/findings`: one database's schema findings.
+    Findings(Arc<indexes::FindingsReport>),
 }
 
 /// A failed poll: the error, and the families that are still true (e.g. "not available").
@@ -139,6 +142,16 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
             make: Box::new(move || {
                 Box::new(statements::StatementsCollector::new(settings.clone()))
             }),
+        });
+    }
+    if cfg.indexes.enabled {
+        let settings = cfg.indexes.clone();
+        specs.push(Spec {
+            name: "indexes",
+            scope: Scope::Database,
+            interval: cfg.indexes.interval.0,
+            timeout: cfg.indexes.timeout.0,
+            make: Box::new(move || Box::new(indexes::IndexesCollector::new(settings.clone()))),
         });
     }
     if cfg.table_sizes.enabled {

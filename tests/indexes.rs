@@ -1,0 +1,364 @@
+//! The indexes collector against a real server: interval vs cumulative hit ratios with an
+//! index larger than shared_buffers, and every kind of schema finding in /findings and /metrics.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use pgvitals::collectors::indexes::IndexesCollector;
+use pgvitals::collectors::{Collector, Output, PollContext};
+use pgvitals::config::IndexesConfig;
+use pgvitals::pgcluster::Cluster;
+use tokio_postgres::Client;
+
+/// Waits until the statistics views show `n` scans of `index` (backends flush their counters
+/// asynchronously; scans and block counts are flushed together).
+async fn wait_for_scans(monitor: &Client, index: &str, n: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let scans: i64 = monitor
+            .query_one(
+                "SELECT coalesce(sum(idx_scan), 0)::int8 FROM pg_stat_user_indexes WHERE indexrelname = $1",
+                &[&index],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if scans >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{index}: {scans} of {n} scans visible"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn poll(c: &mut IndexesCollector, monitor: &Client, version: i32) -> Output {
+    match c
+        .collect(PollContext {
+            client: monitor,
+            server_version: version,
+        })
+        .await
+    {
+        Ok(o) => o,
+        Err(f) => panic!("indexes poll failed: {:#}", f.error),
+    }
+}
+
+fn value(o: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    o.families
+        .iter()
+        .find(|f| f.name == name)
+        .and_then(|f| f.value(labels))
+}
+
+/// Random lookups in the same connection, `n` each on `big` (random ids) and `hot`.
+async fn lookups(app: &Client, big: usize, hot: usize) {
+    let b = app
+        .prepare("SELECT id FROM big WHERE id = $1")
+        .await
+        .unwrap();
+    let h = app
+        .prepare("SELECT id FROM hot WHERE id = $1")
+        .await
+        .unwrap();
+    for i in 0..big.max(hot) {
+        if i < big {
+            let id = fastrand::i32(1..=300_000);
+            app.query(&b, &[&id]).await.unwrap();
+        }
+        if i < hot {
+            let id = fastrand::i32(1..=1000);
+            app.query(&h, &[&id]).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_larger_than_shared_buffers_shows_now_what_the_cumulative_ratio_hides() {
+    let cluster = tokio::task::spawn_blocking(|| {
+        let c = Cluster::start(&["shared_buffers = 1MB"]).expect("starting PostgreSQL");
+        prepare(&c);
+        c
+    })
+    .await
+    .unwrap();
+    let admin = connect(&cluster.dsn("postgres", "postgres")).await;
+    admin.batch_execute("CREATE DATABASE ratio").await.unwrap();
+    let setup = connect(&cluster.dsn("postgres", "ratio")).await;
+    setup
+        .batch_execute(
+            "CREATE TABLE big (id int PRIMARY KEY);
+             INSERT INTO big SELECT generate_series(1, 300000);
+             CREATE TABLE hot (id int PRIMARY KEY);
+             INSERT INTO hot SELECT generate_series(1, 1000);
+             ANALYZE;",
+        )
+        .await
+        .unwrap();
+    drop(setup);
+    // The loading session flushes its counters when it ends; reset them only after that, so
+    // the load does not leak into the first interval.
+    let stats = connect(&cluster.dsn("postgres", "ratio")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let inserted: i64 = stats
+            .query_one(
+                "SELECT coalesce(sum(n_tup_ins), 0)::int8 FROM pg_stat_user_tables",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if inserted >= 301_000 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "load never showed in the statistics"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stats.batch_execute("SELECT pg_stat_reset()").await.unwrap();
+    let app = connect(&cluster.dsn("postgres", "ratio")).await;
+    app.batch_execute("SET enable_seqscan = off").await.unwrap();
+    let monitor = connect(&cluster.dsn(MONITOR_ROLE, "ratio")).await;
+    let version: i32 = monitor
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mut c = IndexesCollector::new(IndexesConfig::default());
+    let first = poll(&mut c, &monitor, version).await;
+    assert_eq!(
+        value(&first, "pgvitals_database_index_hit_ratio", &[]),
+        None,
+        "no interval yet"
+    );
+
+    // Interval 1: random lookups in an index 6x larger than shared_buffers, and a hot table.
+    lookups(&app, 5000, 5000).await;
+    wait_for_scans(&monitor, "big_pkey", 5000).await;
+    wait_for_scans(&monitor, "hot_pkey", 5000).await;
+    let busy = poll(&mut c, &monitor, version).await;
+    let big = value(&busy, "pgvitals_index_hit_ratio", &[("index", "big_pkey")]).unwrap();
+    let hot = value(&busy, "pgvitals_index_hit_ratio", &[("index", "hot_pkey")]).unwrap();
+    eprintln!("interval 1: big_pkey {big:.3}, hot_pkey {hot:.4}");
+    assert!(big < 0.90, "big index ratio {big}");
+    assert!(hot > 0.99, "hot index ratio {hot}");
+    assert_eq!(
+        value(
+            &busy,
+            "pgvitals_index_interval_scans",
+            &[("index", "big_pkey")]
+        ),
+        Some(5000.0)
+    );
+
+    // Interval 2: only the hot table. Now is fine again; since the reset is still bad.
+    lookups(&app, 0, 2000).await;
+    wait_for_scans(&monitor, "hot_pkey", 7000).await;
+    let quiet = poll(&mut c, &monitor, version).await;
+    let now = value(&quiet, "pgvitals_database_index_hit_ratio", &[]).unwrap();
+    let cumulative = value(&quiet, "pgvitals_database_index_hit_ratio_cumulative", &[]).unwrap();
+    eprintln!("interval 2: database {now:.4} now, {cumulative:.3} cumulative");
+    assert!(now > 0.90, "interval ratio {now}");
+    assert!(cumulative < 0.90, "cumulative ratio {cumulative}");
+    // big_pkey had no access in this interval: no ratio for it, not a made-up one.
+    assert_eq!(
+        value(&quiet, "pgvitals_index_hit_ratio", &[("index", "big_pkey")]),
+        None
+    );
+    drop((app, monitor, admin, stats));
+    tokio::task::spawn_blocking(move || drop(cluster))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_finding_kind_is_reported_and_a_clean_schema_has_none() {
+    let cluster = shared_cluster();
+    let bad = fresh_database(cluster, "bad").await;
+    let good = fresh_database(cluster, "good").await;
+    let b = connect(&cluster.dsn("postgres", &bad)).await;
+    b.batch_execute(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id));
+         CREATE TABLE dup (id int PRIMARY KEY, a int);
+         CREATE INDEX dup_a1 ON dup (a);
+         CREATE INDEX dup_a2 ON dup (a);
+         CREATE TABLE nopk (a int);
+         CREATE TABLE inv (id int PRIMARY KEY, v int);
+         INSERT INTO inv VALUES (1, 7), (2, 7);
+         CREATE TABLE lookup (id int PRIMARY KEY, a int);
+         CREATE INDEX lookup_a_unused ON lookup (a);
+         CREATE TABLE stale (id int PRIMARY KEY) WITH (autovacuum_enabled = false);
+         ANALYZE stale;
+         INSERT INTO stale SELECT generate_series(1, 3000);",
+    )
+    .await
+    .unwrap();
+    let err = b
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY inv_v ON inv (v)")
+        .await
+        .unwrap_err();
+    assert!(pgvitals::db::error_chain(&err).contains("could not create unique index"));
+    drop(b); // flushes the session's statistics (the inserts into `stale`)
+
+    let g = connect(&cluster.dsn("postgres", &good)).await;
+    g.batch_execute(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent (id));
+         CREATE INDEX child_parent_id ON child (parent_id);
+         INSERT INTO parent SELECT generate_series(1, 10);
+         INSERT INTO child SELECT g, 1 + g % 10 FROM generate_series(1, 100) g;
+         ANALYZE;
+         SET enable_seqscan = off;
+         SELECT count(*) FROM child WHERE parent_id = 3;",
+    )
+    .await
+    .unwrap();
+    drop(g);
+    let monitor_good = connect(&cluster.dsn(MONITOR_ROLE, &good)).await;
+    wait_for_scans(&monitor_good, "child_parent_id", 1).await;
+    let monitor_bad = connect(&cluster.dsn(MONITOR_ROLE, &bad)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while monitor_bad
+        .query_one(
+            "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'stale'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        < 3000
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "inserts never showed in the statistics"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let daemon = start(config(
+        cluster,
+        &bad,
+        &format!(
+            "    databases: [{bad}, {good}]\ncollectors:\n  indexes: {{ interval: 1h, unused_index_min_age: 1ms }}\n"
+        ),
+    ))
+    .await;
+    wait_ready(&daemon).await;
+    let (status, body) = get(daemon.addr(), "/findings").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let of = |db: &str| -> Vec<serde_json::Value> {
+        v["databases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["database"] == db)
+            .unwrap_or_else(|| panic!("no findings entry for {db}: {body}"))["findings"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let found = of(&bad);
+    let has = |kind: &str, table: &str, index: Option<&str>| {
+        found.iter().any(|f| {
+            f["kind"] == kind && f["table"] == table && index.is_none_or(|i| f["index"] == i)
+        })
+    };
+    assert!(
+        has("unused_index", "lookup", Some("lookup_a_unused")),
+        "{body}"
+    );
+    assert!(has("duplicate_index", "dup", Some("dup_a2")), "{body}");
+    assert!(
+        !has("duplicate_index", "dup", Some("dup_a1")),
+        "only the newer copy is redundant"
+    );
+    assert!(has("invalid_index", "inv", Some("inv_v")), "{body}");
+    assert!(has("unindexed_foreign_key", "child", None), "{body}");
+    assert!(has("no_primary_key", "nopk", None), "{body}");
+    assert!(has("stale_statistics", "stale", None), "{body}");
+    assert!(
+        of(&good).is_empty(),
+        "a clean schema has no finding: {:?}",
+        of(&good)
+    );
+
+    let m = scrape(daemon.addr()).await;
+    let l = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+        let mut v = vec![("target", "main"), ("database", bad.as_str())];
+        v.extend_from_slice(extra);
+        v
+    };
+    assert!(m
+        .get(
+            "pgvitals_finding_unused_index_bytes",
+            &l(&[
+                ("schema", "public"),
+                ("table", "lookup"),
+                ("index", "lookup_a_unused")
+            ])
+        )
+        .is_some_and(|b| b > 0.0));
+    assert!(m
+        .get(
+            "pgvitals_finding_duplicate_index_bytes",
+            &l(&[
+                ("table", "dup"),
+                ("index", "dup_a2"),
+                ("duplicate_of", "dup_a1")
+            ])
+        )
+        .is_some());
+    assert!(m
+        .get(
+            "pgvitals_finding_invalid_index_bytes",
+            &l(&[("table", "inv"), ("index", "inv_v")])
+        )
+        .is_some());
+    assert_eq!(
+        m.get(
+            "pgvitals_finding_unindexed_foreign_key",
+            &l(&[
+                ("table", "child"),
+                ("constraint", "child_parent_id_fkey (parent_id)")
+            ])
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "pgvitals_finding_table_without_primary_key",
+            &l(&[("table", "nopk")])
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "pgvitals_finding_stale_statistics",
+            &l(&[("table", "stale")])
+        ),
+        Some(3000.0)
+    );
+    for kind in pgvitals::collectors::indexes::FINDING_KINDS {
+        let good_labels = [
+            ("target", "main"),
+            ("database", good.as_str()),
+            ("kind", kind),
+        ];
+        assert_eq!(
+            m.get("pgvitals_findings", &good_labels),
+            Some(0.0),
+            "{kind}"
+        );
+    }
+    daemon.shutdown().await;
+}
