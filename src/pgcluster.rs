@@ -27,8 +27,7 @@ pub struct Cluster {
     watchdog: Option<(Child, ChildStdin)>,
 }
 
-/// Finds the PostgreSQL server binaries: `$PGVITALS_PG_BIN`, then `initdb` on `PATH`, then the
-/// newest `/usr/lib/postgresql/*/bin`.
+/// Finds the PostgreSQL server binaries: `$PGVITALS_PG_BIN`, then [`find_system_bin`].
 pub fn find_bin() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os(PG_BIN_ENV) {
         let dir = PathBuf::from(dir);
@@ -37,6 +36,12 @@ pub fn find_bin() -> anyhow::Result<PathBuf> {
         }
         bail!("{PG_BIN_ENV}={} has no initdb", dir.display());
     }
+    find_system_bin()
+}
+
+/// Finds the system's PostgreSQL server binaries, ignoring `$PGVITALS_PG_BIN`: `initdb` on
+/// `PATH`, then the newest `/usr/lib/postgresql/*/bin`.
+pub fn find_system_bin() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
@@ -85,9 +90,14 @@ fn postgres_ids() -> anyhow::Result<(u32, u32)> {
 }
 
 impl Cluster {
-    /// Creates and starts a cluster with the given extra `-c name=value` server settings.
+    /// Creates and starts a cluster with the binaries [`find_bin`] picks and the given extra
+    /// `postgresql.conf` lines (`name = value`).
     pub fn start(settings: &[&str]) -> anyhow::Result<Cluster> {
-        let bin = find_bin()?;
+        Cluster::start_with(find_bin()?, settings)
+    }
+
+    /// As [`Cluster::start`], with the server binaries in `bin`.
+    pub fn start_with(bin: PathBuf, settings: &[&str]) -> anyhow::Result<Cluster> {
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
             .prefix("pgvitals-pg-")
