@@ -212,6 +212,9 @@ pub struct IndexesConfig {
     pub top_n_tables: usize,
     /// Findings of each kind exported as series (largest first); `/findings` lists all.
     pub findings_top_n: usize,
+    /// How often the catalog findings (duplicate indexes, unindexed foreign keys, tables
+    /// without a primary key) are re-read: they change only with DDL.
+    pub findings_interval: Dur,
     /// An index is called unused only after this much statistics without a scan.
     pub unused_index_min_age: Dur,
     /// Statistics are stale when the rows modified since the last analyze exceed this fraction
@@ -230,6 +233,7 @@ impl Default for IndexesConfig {
             top_n_indexes: 100,
             top_n_tables: 50,
             findings_top_n: 100,
+            findings_interval: Dur::secs(300),
             unused_index_min_age: Dur::secs(7 * 24 * 3600),
             stale_stats_fraction: 0.2,
             stale_stats_min_rows: 1000,

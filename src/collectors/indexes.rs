@@ -3,7 +3,8 @@
 //!
 //! Per database. SQL: `queries/index_stats.sql` (per index), `table_stats.sql` (per table),
 //! `schema_findings.sql` (duplicate indexes, unindexed foreign keys, tables without a primary
-//! key) and `stats_window.sql` (since when statistics count).
+//! key; these change only with DDL, so they are re-read every `findings_interval`) and
+//! `stats_window.sql` (since when statistics count).
 //!
 //! **Interval ratios.** The previous reading of every index and table is kept; the ratios of the
 //! interval come from the deltas: index hit ratio `Δidx_blks_hit / (Δhit + Δread)` per database,
@@ -114,6 +115,7 @@ pub struct IndexesCollector {
     prev_tables: HashMap<i64, TableCounters>,
     polled_once: bool,
     resets: u64,
+    catalog_findings: Option<(std::time::Instant, Vec<Finding>)>,
 }
 
 impl IndexesCollector {
@@ -125,18 +127,28 @@ impl IndexesCollector {
             prev_tables: HashMap::new(),
             polled_once: false,
             resets: 0,
+            catalog_findings: None,
         }
     }
 
     async fn poll(&mut self, cx: PollContext<'_>) -> CollectResult {
         let v = cx.server_version;
         let client = cx.client;
-        let (index_rows, table_rows, finding_rows, window) = tokio::try_join!(
+        let (index_rows, table_rows, window) = tokio::try_join!(
             client.query(queries::INDEX_STATS.sql(v)?, &[]),
             client.query(queries::TABLE_STATS.sql(v)?, &[]),
-            client.query(queries::SCHEMA_FINDINGS.sql(v)?, &[]),
             client.query_one(queries::STATS_WINDOW.sql(v)?, &[]),
         )?;
+        // The catalog findings change only with DDL: refresh them every findings_interval.
+        let due = self
+            .catalog_findings
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= self.settings.findings_interval.0);
+        if due {
+            let rows = client.query(queries::SCHEMA_FINDINGS.sql(v)?, &[]).await?;
+            let found = catalog_findings(&rows)?;
+            self.catalog_findings = Some((std::time::Instant::now(), found));
+        }
         let first = !self.polled_once;
         self.polled_once = true;
 
@@ -179,13 +191,17 @@ impl IndexesCollector {
         }
         self.prev_indexes = prev_indexes;
 
+        let mut idx_scans_by_table: HashMap<i64, f64> = HashMap::new();
+        for i in &indexes {
+            *idx_scans_by_table.entry(i.table_oid).or_default() += i.now.scans;
+        }
         let mut tables = Vec::with_capacity(table_rows.len());
         let mut prev_tables = HashMap::with_capacity(table_rows.len());
         for r in &table_rows {
             let oid: i64 = r.try_get("table_oid")?;
             let now = TableCounters {
                 seq_scans: r.try_get::<_, i64>("seq_scan")? as f64,
-                idx_scans: r.try_get::<_, i64>("idx_scan")? as f64,
+                idx_scans: idx_scans_by_table.get(&oid).copied().unwrap_or(0.0),
                 heap_hit: r.try_get::<_, i64>("heap_blks_hit")? as f64,
                 heap_read: r.try_get::<_, i64>("heap_blks_read")? as f64,
             };
@@ -226,7 +242,7 @@ impl IndexesCollector {
 
         let since: f64 = window.try_get("since")?;
         let now_s: f64 = window.try_get("now")?;
-        let findings = self.findings(&indexes, &tables, &finding_rows, now_s - since)?;
+        let findings = self.findings(&indexes, &tables, now_s - since);
 
         let mut out = Output::default();
         self.database_families(&mut out.families, &indexes, &tables, first);
@@ -243,9 +259,8 @@ impl IndexesCollector {
         &self,
         indexes: &[IndexRow],
         tables: &[TableRow],
-        rows: &[tokio_postgres::Row],
         window_seconds: f64,
-    ) -> Result<Vec<Finding>, tokio_postgres::Error> {
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
         let min_age = self.settings.unused_index_min_age.0.as_secs_f64();
         for i in indexes {
@@ -278,48 +293,8 @@ impl IndexesCollector {
                 });
             }
         }
-        for r in rows {
-            let kind: String = r.try_get("kind")?;
-            let kind = FINDING_KINDS
-                .iter()
-                .find(|k| **k == kind)
-                .copied()
-                .unwrap_or("unknown");
-            let extra: Option<String> = r.try_get("detail")?;
-            let (duplicate_of, constraint, detail) = match kind {
-                "duplicate_index" => (
-                    extra.clone(),
-                    None,
-                    format!(
-                        "same definition as {}: drop one",
-                        extra.as_deref().unwrap_or("?")
-                    ),
-                ),
-                "unindexed_foreign_key" => (
-                    None,
-                    extra.clone(),
-                    format!(
-                        "foreign key {} has no index starting with its columns: deletes and joins on the referenced side scan this table",
-                        extra.as_deref().unwrap_or("?")
-                    ),
-                ),
-                _ => (
-                    None,
-                    None,
-                    "no primary key: rows cannot be addressed reliably (logical replication, tooling)".into(),
-                ),
-            };
-            out.push(Finding {
-                kind,
-                schema: r.try_get("schema")?,
-                table: r.try_get("table_name")?,
-                index: r.try_get("index_name")?,
-                duplicate_of,
-                constraint,
-                modifications: None,
-                bytes: r.try_get::<_, Option<i64>>("size_bytes")?.map(|b| b as f64),
-                detail,
-            });
+        if let Some((_, found)) = &self.catalog_findings {
+            out.extend(found.iter().cloned());
         }
         for t in tables {
             let limit = (self.settings.stale_stats_fraction * t.live.max(1.0))
@@ -348,7 +323,7 @@ impl IndexesCollector {
                 .then(b.bytes.unwrap_or(0.0).total_cmp(&a.bytes.unwrap_or(0.0)))
                 .then_with(|| (&a.schema, &a.table, &a.index).cmp(&(&b.schema, &b.table, &b.index)))
         });
-        Ok(out)
+        out
     }
 
     fn database_families(
@@ -674,6 +649,55 @@ impl IndexesCollector {
         }
         out.extend([count, bytes, unused, duplicate, invalid, fk, no_pk, stale]);
     }
+}
+
+/// The findings of `queries/schema_findings.sql`.
+fn catalog_findings(rows: &[tokio_postgres::Row]) -> Result<Vec<Finding>, tokio_postgres::Error> {
+    let mut out = Vec::new();
+    for r in rows {
+        let kind: String = r.try_get("kind")?;
+        let kind = FINDING_KINDS
+            .iter()
+            .find(|k| **k == kind)
+            .copied()
+            .unwrap_or("unknown");
+        let extra: Option<String> = r.try_get("detail")?;
+        let (duplicate_of, constraint, detail) = match kind {
+                "duplicate_index" => (
+                    extra.clone(),
+                    None,
+                    format!(
+                        "same definition as {}: drop one",
+                        extra.as_deref().unwrap_or("?")
+                    ),
+                ),
+                "unindexed_foreign_key" => (
+                    None,
+                    extra.clone(),
+                    format!(
+                        "foreign key {} has no index starting with its columns: deletes and joins on the referenced side scan this table",
+                        extra.as_deref().unwrap_or("?")
+                    ),
+                ),
+                _ => (
+                    None,
+                    None,
+                    "no primary key: rows cannot be addressed reliably (logical replication, tooling)".into(),
+                ),
+            };
+        out.push(Finding {
+            kind,
+            schema: r.try_get("schema")?,
+            table: r.try_get("table_name")?,
+            index: r.try_get("index_name")?,
+            duplicate_of,
+            constraint,
+            modifications: None,
+            bytes: r.try_get::<_, Option<i64>>("size_bytes")?.map(|b| b as f64),
+            detail,
+        });
+    }
+    Ok(out)
 }
 
 impl Collector for IndexesCollector {
