@@ -192,8 +192,67 @@ pub struct CollectorsConfig {
     pub statements: StatementsConfig,
     /// `indexes`: index and heap hit ratios, index usage, maintenance, schema findings.
     pub indexes: IndexesConfig,
+    /// `migrations`: running schema changes, what they block, progress, migration history.
+    pub migrations: MigrationsConfig,
     /// `table_sizes`: bytes per table (top N) and per-schema remainder.
     pub table_sizes: TableSizesConfig,
+}
+
+/// Settings of the `migrations` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MigrationsConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls (cheap: keep it short, a migration is seen while it runs).
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Migrations kept in memory for `/migrations`.
+    pub history: usize,
+    /// Tables that hold the schema revision, looked for in every polled database.
+    pub version_tables: Vec<VersionTable>,
+}
+
+impl Default for MigrationsConfig {
+    fn default() -> Self {
+        MigrationsConfig {
+            enabled: true,
+            interval: Dur::secs(5),
+            timeout: Dur::secs(5),
+            history: 50,
+            version_tables: vec![
+                VersionTable {
+                    table: "alembic_version".into(),
+                    column: "version_num".into(),
+                    order_by: None,
+                    success_column: None,
+                },
+                VersionTable {
+                    table: "flyway_schema_history".into(),
+                    column: "version".into(),
+                    order_by: Some("installed_rank".into()),
+                    success_column: Some("success".into()),
+                },
+            ],
+        }
+    }
+}
+
+/// A migration tool's version table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionTable {
+    /// Table name, optionally schema-qualified (`app.schema_version`).
+    pub table: String,
+    /// Column holding the revision.
+    pub column: String,
+    /// For tables with one row per migration: the latest is the row with the highest value here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<String>,
+    /// A boolean column that must be true for a row to count (Flyway's `success`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_column: Option<String>,
 }
 
 /// Settings of the `indexes` collector.

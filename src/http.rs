@@ -81,6 +81,7 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot) -> Response<Full<Bytes>> 
         }
         "/statements" => statements(snapshot, req.uri().query().unwrap_or("")),
         "/findings" => findings(snapshot),
+        "/migrations" => migrations(snapshot),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
             let waiting = snapshot.not_ready();
@@ -155,6 +156,24 @@ fn findings(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     json(&serde_json::json!({ "databases": databases }))
 }
 
+/// `/migrations`: running schema changes, current revisions and migration history of every
+/// polled database, JSON.
+fn migrations(snapshot: &Snapshot) -> Response<Full<Bytes>> {
+    let mut databases = Vec::new();
+    for (key, entry) in snapshot.entries() {
+        if let Some(Report::Migrations(r)) = &entry.report {
+            databases.push(serde_json::json!({
+                "target": key.target,
+                "database": key.database,
+                "running": r.running,
+                "revisions": r.revisions,
+                "history": r.history,
+            }));
+        }
+    }
+    json(&serde_json::json!({ "databases": databases }))
+}
+
 fn json(v: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
     r.headers_mut()
@@ -180,6 +199,7 @@ const INDEX_HTML: &str = concat!(
     "<li><a href=\"/metrics\">/metrics</a> Prometheus exposition, from the last poll</li>",
     "<li><a href=\"/statements\">/statements</a> top statements of the last interval (JSON; <a href=\"/statements?format=text\">as text</a>)</li>",
     "<li><a href=\"/findings\">/findings</a> unused, duplicate and invalid indexes, unindexed foreign keys, tables without a primary key, stale statistics (JSON)</li>",
+    "<li><a href=\"/migrations\">/migrations</a> running schema changes, revisions and migration history (JSON)</li>",
     "<li><a href=\"/healthz\">/healthz</a> process alive</li>",
     "<li><a href=\"/readyz\">/readyz</a> every target polled at least once</li>",
     "</ul></body></html>\n"

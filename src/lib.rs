@@ -9,6 +9,7 @@ pub mod collectors;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod ddl;
 pub mod demo;
 pub mod http;
 pub mod latency;

@@ -121,6 +121,26 @@ query!(
     [(130000, "schema_findings.sql")]
 );
 query!(STATS_WINDOW, "stats_window", [(130000, "stats_window.sql")]);
+query!(
+    MIGRATION_SESSIONS,
+    "migration_sessions",
+    [(130000, "migration_sessions.sql")]
+);
+query!(
+    MIGRATION_PROGRESS,
+    "migration_progress",
+    [(130000, "migration_progress.sql")]
+);
+query!(
+    MIGRATION_VERSION_TABLES,
+    "migration_version_tables",
+    [(130000, "migration_version_tables.sql")]
+);
+query!(
+    MIGRATION_VERSION,
+    "migration_version",
+    [(130000, "migration_version.sql")]
+);
 
 /// Every query, for the tests that check them all.
 pub static ALL: &[&Query] = &[
@@ -137,6 +157,10 @@ pub static ALL: &[&Query] = &[
     &TABLE_STATS,
     &SCHEMA_FINDINGS,
     &STATS_WINDOW,
+    &MIGRATION_SESSIONS,
+    &MIGRATION_PROGRESS,
+    &MIGRATION_VERSION_TABLES,
+    &MIGRATION_VERSION,
 ];
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod indexes;
+pub mod migrations;
 pub mod statements;
 pub mod table_sizes;
 
@@ -66,6 +67,8 @@ pub enum Report {
     Statements(Arc<statements::Report>),
     /// `/findings`: one database's schema findings.
     Findings(Arc<indexes::FindingsReport>),
+    /// `/migrations`: one database's running schema changes and migration history.
+    Migrations(Arc<migrations::MigrationsReport>),
 }
 
 /// A failed poll: the error, and the families that are still true (e.g. "not available").
@@ -152,6 +155,18 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
             interval: cfg.indexes.interval.0,
             timeout: cfg.indexes.timeout.0,
             make: Box::new(move || Box::new(indexes::IndexesCollector::new(settings.clone()))),
+        });
+    }
+    if cfg.migrations.enabled {
+        let settings = cfg.migrations.clone();
+        specs.push(Spec {
+            name: "migrations",
+            scope: Scope::Database,
+            interval: cfg.migrations.interval.0,
+            timeout: cfg.migrations.timeout.0,
+            make: Box::new(move || {
+                Box::new(migrations::MigrationsCollector::new(settings.clone()))
+            }),
         });
     }
     if cfg.table_sizes.enabled {

@@ -373,18 +373,14 @@ impl StatementsCollector {
     async fn poll(&mut self, cx: PollContext<'_>) -> CollectResult {
         let client = cx.client;
         let ext = client
-            .query_opt(queries::STATEMENTS_EXTENSION.sql(cx.server_version)?, &[])
+            .query_one(queries::STATEMENTS_EXTENSION.sql(cx.server_version)?, &[])
             .await?;
-        let Some(ext) = ext else {
-            let db: String = client
-                .query_one("SELECT current_database()", &[])
-                .await?
-                .get(0);
+        let Some(schema) = ext.try_get::<_, Option<String>>("schema")? else {
+            let db: String = ext.try_get("database")?;
             return Err(self.unavailable(format!(
                 "pg_stat_statements is not available: the extension is not created in database `{db}` (run CREATE EXTENSION pg_stat_statements there, with pg_stat_statements in shared_preload_libraries)"
             )));
         };
-        let schema: String = ext.try_get("schema")?;
         let sql = self.sql(&schema, cx.server_version)?;
         let (info_sql, counters_sql, text_sql) =
             (sql.info.clone(), sql.counters.clone(), sql.text.clone());
