@@ -70,6 +70,46 @@ pub struct Config {
     /// The team's performance targets.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Polls running at once, across every target and collector. Bounds what the daemon asks
+    /// of itself (and opens) when it watches many targets; a poll waits for a turn.
+    #[serde(default = "default_max_concurrent_polls")]
+    pub max_concurrent_polls: usize,
+    /// This daemon's share of `targets`, for splitting one target list over several daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+fn default_max_concurrent_polls() -> usize {
+    16
+}
+
+/// `shard: {index, count}`: this daemon polls the targets whose name hashes to `index`
+/// (FNV-1a of the name, modulo `count`). The assignment depends on the name alone, so N daemons
+/// with the same target list and indexes 0..N split it with no coordination.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// This daemon's shard, 0-based.
+    pub index: u32,
+    /// How many daemons share the target list.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The shard a target name belongs to.
+    pub fn of(name: &str, count: u32) -> u32 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in name.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        (h % u64::from(count.max(1))) as u32
+    }
+
+    /// Whether this daemon polls the target.
+    pub fn owns(&self, name: &str) -> bool {
+        Shard::of(name, self.count) == self.index
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -719,6 +759,23 @@ impl Config {
             }
             t.resolve_at(i).map_err(|(key, msg)| err(key, msg))?;
         }
+        if let Some(sh) = self.shard {
+            if sh.count == 0 || sh.index >= sh.count {
+                return Err(err(
+                    "shard".into(),
+                    format!(
+                        "index {} of count {}: count must be at least 1 and index below it",
+                        sh.index, sh.count
+                    ),
+                ));
+            }
+        }
+        if self.max_concurrent_polls == 0 {
+            return Err(err(
+                "max_concurrent_polls".into(),
+                "must be at least 1".into(),
+            ));
+        }
         let c = &self.connections;
         if c.pool_size == 0 {
             return Err(err(
@@ -757,11 +814,13 @@ impl Config {
         Ok(())
     }
 
-    /// Resolves every target (reads `dsn_env`, `password_file`, expands `${VAR}`).
+    /// Resolves the targets this daemon polls (its shard's, or all): reads `dsn_env`,
+    /// `password_file`, expands `${VAR}`.
     pub fn resolve_targets(&self) -> Result<Vec<ResolvedTarget>, ConfigError> {
         self.targets
             .iter()
             .enumerate()
+            .filter(|(_, t)| self.shard.is_none_or(|s| s.owns(&t.name)))
             .map(|(i, t)| {
                 t.resolve_at(i).map_err(|(key, message)| ConfigError {
                     file: "<config>".into(),
@@ -1039,6 +1098,34 @@ mod tests {
         let y = c.masked_yaml();
         assert!(!y.contains("hunter2"), "{y}");
         assert!(y.contains("u:****@"), "{y}");
+    }
+
+    #[test]
+    fn shards_split_the_targets_exactly_and_stably() {
+        let names: Vec<String> = (0..200).map(|i| format!("db-{i}")).collect();
+        let mut yaml = String::from("targets:\n");
+        for n in &names {
+            yaml.push_str(&format!("  - {{name: {n}, dsn: \"host=127.0.0.1\"}}\n"));
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        for index in 0..3 {
+            let c = parse(&format!("{yaml}shard: {{index: {index}, count: 3}}\n")).unwrap();
+            let owned = c.resolve_targets().unwrap();
+            assert!(owned.len() > 40, "shard {index}: {}", owned.len());
+            for t in owned {
+                assert!(
+                    seen.insert(t.name, index).is_none(),
+                    "a target in two shards"
+                );
+            }
+        }
+        assert_eq!(seen.len(), names.len());
+        // Stable: the assignment depends on the name only.
+        assert_eq!(Shard::of("db-7", 3), Shard::of("db-7", 3));
+        // Pinned: changing the hash would move targets between daemons on upgrade.
+        assert_eq!(Shard::of("main", 3), 2);
+        let e = parse(&format!("{yaml}shard: {{index: 3, count: 3}}\n")).unwrap_err();
+        assert_eq!(e.key, "shard");
     }
 
     #[test]

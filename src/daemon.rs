@@ -38,9 +38,15 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (shutdown, rx) = watch::channel(false);
+        let targets_len = targets.len();
         let mut tasks = scheduler::spawn(&config, targets, snapshot.clone(), rx.clone());
         tasks.push(tokio::spawn(http::serve(listener, snapshot.clone(), rx)));
-        info!(%addr, targets = config.targets.len(), "pgvitals listening");
+        match config.shard {
+            Some(s) => {
+                info!(%addr, shard = s.index, shards = s.count, targets = targets_len, of = config.targets.len(), "pgvitals listening")
+            }
+            None => info!(%addr, targets = targets_len, "pgvitals listening"),
+        }
         Ok(Daemon {
             addr,
             snapshot,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -40,6 +40,7 @@ pub fn spawn(
     snapshot: Arc<Snapshot>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
+    let permits = Arc::new(Semaphore::new(config.max_concurrent_polls));
     let specs: Arc<Vec<Arc<Spec>>> = Arc::new(
         crate::collectors::registry(&config.collectors, &config.thresholds)
             .into_iter()
@@ -61,6 +62,7 @@ pub fn spawn(
                 specs: specs.clone(),
                 snapshot: snapshot.clone(),
                 shutdown: shutdown.clone(),
+                permits: permits.clone(),
             };
             tokio::spawn(sup.run())
         })
@@ -81,6 +83,7 @@ struct Supervisor {
     specs: Arc<Vec<Arc<Spec>>>,
     snapshot: Arc<Snapshot>,
     shutdown: watch::Receiver<bool>,
+    permits: Arc<Semaphore>,
 }
 
 /// The loops polling one database, and its pool.
@@ -248,6 +251,7 @@ impl Supervisor {
                     pool: pool.clone(),
                     snapshot: self.snapshot.clone(),
                     shutdown: self.shutdown.clone(),
+                    permits: self.permits.clone(),
                     first_poll: Some(tx),
                     last_error: None,
                 };
@@ -301,6 +305,7 @@ struct CollectorLoop {
     pool: Pool,
     snapshot: Arc<Snapshot>,
     shutdown: watch::Receiver<bool>,
+    permits: Arc<Semaphore>,
     first_poll: Option<mpsc::Sender<()>>,
     last_error: Option<String>,
 }
@@ -337,6 +342,7 @@ impl CollectorLoop {
                         self.state.clone(),
                         self.pool.clone(),
                         self.snapshot.clone(),
+                        self.permits.clone(),
                     )));
                 }
                 r = async { inflight.as_mut().expect("guarded by the condition").await }, if inflight.is_some() => {
@@ -406,6 +412,7 @@ async fn poll(
     state: Arc<TargetState>,
     pool: Pool,
     snapshot: Arc<Snapshot>,
+    permits: Arc<Semaphore>,
 ) -> (Box<dyn Collector>, PollOutcome) {
     let telemetry = snapshot.telemetry().clone();
     let labels = [key.target.as_str(), key.database.as_str(), key.collector];
@@ -417,8 +424,12 @@ async fn poll(
             .set(0.0);
         return (collector, PollOutcome::TargetDown);
     }
-    telemetry.collector_polls.with_label_values(&labels).inc();
+    // Wait for a turn (max_concurrent_polls); the wait counts in the poll's duration.
     let started = Instant::now();
+    let Ok(_permit) = permits.acquire_owned().await else {
+        return (collector, PollOutcome::Failed("shutting down".into()));
+    };
+    telemetry.collector_polls.with_label_values(&labels).inc();
     let result: Result<Output, (String, Vec<Family>)> = async {
         let waited = Instant::now();
         let client = pool.get().await.map_err(|e| {

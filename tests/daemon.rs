@@ -401,3 +401,40 @@ async fn promtool_finds_no_problem_in_a_live_scrape() {
     );
     daemon.shutdown().await;
 }
+
+/// With one poll at a time across every collector, they all still get their turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poll_at_a_time_still_polls_everything() {
+    let cluster = shared_cluster();
+    let db = fresh_database(cluster, "serial").await;
+    let daemon = start(config(cluster, &db, "max_concurrent_polls: 1\n")).await;
+    wait_ready(&daemon).await;
+    let m = scrape(daemon.addr()).await;
+    for collector in [
+        "connection",
+        "statements",
+        "indexes",
+        "migrations",
+        "table_sizes",
+    ] {
+        assert_eq!(
+            m.get(
+                "pgvitals_collector_polls_total",
+                &[("target", "main"), ("collector", collector)]
+            ),
+            Some(1.0),
+            "{collector}"
+        );
+    }
+    for collector in ["connection", "indexes", "migrations", "table_sizes"] {
+        assert_eq!(
+            m.get(
+                "pgvitals_collector_success",
+                &[("target", "main"), ("collector", collector)]
+            ),
+            Some(1.0),
+            "{collector}"
+        );
+    }
+    daemon.shutdown().await;
+}
