@@ -69,6 +69,14 @@ for r in rows:
     x = r["result"]
     print(f"| {r['fixture']} | {r['exporter']} | {x['scrape_ms_p50']} | {x['scrape_ms_p95']} | {x['series']:,} | {x['bytes']:,} | "
           f"{x['rss_mib_peak']} | {x['cpu_ms_per_scrape']} | {x['db_ms_per_scrape']} | {x['promtool_problems']} |")
+print("\nRatios, postgres_exporter / pgvitals defaults (top_n 200), same run:")
+for fixture in sorted({r["fixture"] for r in rows}):
+    peer = next((r["result"] for r in rows if r["fixture"] == fixture and r["exporter"].startswith("postgres_exporter")), None)
+    ours = next((r["result"] for r in rows if r["fixture"] == fixture and "top_n 200" in r["exporter"]), None)
+    if peer and ours:
+        ratio = lambda k: peer[k] / ours[k] if ours[k] else float("inf")
+        print(f"- {fixture}: scrape p50 {ratio('scrape_ms_p50'):.0f}x faster, series {ratio('series'):.0f}x fewer, "
+              f"bytes {ratio('bytes'):.0f}x fewer, peak RSS {ratio('rss_mib_peak'):.1f}x lower")
 print("\nDatabase time per poll (one collector polling every 1 s; scrapes %.1f s apart):" % gap)
 for r in rows:
     if "DB cost per poll" in r["exporter"]:
