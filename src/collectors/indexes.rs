@@ -82,6 +82,56 @@ struct TableCounters {
     heap_read: f64,
 }
 
+/// Cumulative counters of one relation.
+trait Counters: Copy {
+    /// `self − earlier`, or `None` when a counter went down (the relation's stats were reset).
+    fn since(&self, earlier: &Self) -> Option<Self>;
+}
+
+impl Counters for IndexCounters {
+    fn since(&self, p: &Self) -> Option<Self> {
+        (self.scans >= p.scans && self.hit >= p.hit && self.read >= p.read).then_some(
+            IndexCounters {
+                scans: self.scans - p.scans,
+                hit: self.hit - p.hit,
+                read: self.read - p.read,
+            },
+        )
+    }
+}
+
+impl Counters for TableCounters {
+    fn since(&self, p: &Self) -> Option<Self> {
+        (self.seq_scans >= p.seq_scans
+            && self.idx_scans >= p.idx_scans
+            && self.heap_hit >= p.heap_hit
+            && self.heap_read >= p.heap_read)
+            .then_some(TableCounters {
+                seq_scans: self.seq_scans - p.seq_scans,
+                idx_scans: self.idx_scans - p.idx_scans,
+                heap_hit: self.heap_hit - p.heap_hit,
+                heap_read: self.heap_read - p.heap_read,
+            })
+    }
+}
+
+/// What a relation did in the interval: the difference to its previous reading; all of its
+/// counts when it appeared since the last poll; nothing on the first poll (baseline) or when its
+/// counters were reset (counted in `resets`; the next interval starts from this reading).
+fn interval<C: Counters>(prev: Option<&C>, now: C, first: bool, resets: &mut u64) -> Option<C> {
+    match prev {
+        Some(p) => {
+            let d = now.since(p);
+            if d.is_none() {
+                *resets += 1;
+            }
+            d
+        }
+        None if !first => Some(now),
+        None => None,
+    }
+}
+
 struct IndexRow {
     oid: i64,
     table_oid: i64,
@@ -161,20 +211,7 @@ impl IndexesCollector {
                 hit: r.try_get::<_, i64>("blks_hit")? as f64,
                 read: r.try_get::<_, i64>("blks_read")? as f64,
             };
-            let delta = match self.prev_indexes.get(&oid) {
-                Some(p) if now.scans < p.scans || now.hit < p.hit || now.read < p.read => {
-                    self.resets += 1;
-                    None
-                }
-                Some(p) => Some(IndexCounters {
-                    scans: now.scans - p.scans,
-                    hit: now.hit - p.hit,
-                    read: now.read - p.read,
-                }),
-                // Created since the last poll: all its counts are the interval's.
-                None if !first => Some(now),
-                None => None,
-            };
+            let delta = interval(self.prev_indexes.get(&oid), now, first, &mut self.resets);
             prev_indexes.insert(oid, now);
             indexes.push(IndexRow {
                 oid,
@@ -205,25 +242,7 @@ impl IndexesCollector {
                 heap_hit: r.try_get::<_, i64>("heap_blks_hit")? as f64,
                 heap_read: r.try_get::<_, i64>("heap_blks_read")? as f64,
             };
-            let delta = match self.prev_tables.get(&oid) {
-                Some(p)
-                    if now.seq_scans < p.seq_scans
-                        || now.idx_scans < p.idx_scans
-                        || now.heap_hit < p.heap_hit
-                        || now.heap_read < p.heap_read =>
-                {
-                    self.resets += 1;
-                    None
-                }
-                Some(p) => Some(TableCounters {
-                    seq_scans: now.seq_scans - p.seq_scans,
-                    idx_scans: now.idx_scans - p.idx_scans,
-                    heap_hit: now.heap_hit - p.heap_hit,
-                    heap_read: now.heap_read - p.heap_read,
-                }),
-                None if !first => Some(now),
-                None => None,
-            };
+            let delta = interval(self.prev_tables.get(&oid), now, first, &mut self.resets);
             prev_tables.insert(oid, now);
             tables.push(TableRow {
                 oid,
