@@ -11,8 +11,9 @@
 //! DDL ([`crate::ddl`]) or it holds or awaits an ACCESS EXCLUSIVE lock on a user table. Its age
 //! is its transaction's: that is how long its locks have been held at most. pgvitals follows
 //! each such transaction (a "run") until it ends: the session's `state_change` when it goes
-//! idle is the commit time. When a version table's revision changes, the run that just ended
-//! is that migration, and its duration is commit − transaction start. Runs that change no
+//! idle is the commit time. When a version table's revision changes, the run that committed last
+//! before the change was seen is that migration (if the change shows while its session still
+//! looks busy, pairing waits for the next poll), and its duration is commit − transaction start. Runs that change no
 //! revision are kept in the history too, as unversioned schema changes.
 
 use std::collections::{HashMap, VecDeque};
@@ -113,6 +114,16 @@ pub struct MigrationsCollector {
     history: VecDeque<Migration>,
     unreadable_logged: HashMap<String, bool>,
     last_durations: HashMap<String, f64>,
+    pending: Vec<PendingChange>,
+}
+
+/// A revision change not yet paired with the transaction that made it.
+#[derive(Debug)]
+struct PendingChange {
+    table: String,
+    from: String,
+    to: String,
+    observed_at: f64,
 }
 
 impl MigrationsCollector {
@@ -125,6 +136,7 @@ impl MigrationsCollector {
             history: VecDeque::new(),
             unreadable_logged: HashMap::new(),
             last_durations: HashMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -255,6 +267,7 @@ impl MigrationsCollector {
                 }
             }
         }
+        self.settle(now);
         // Ended runs no revision claimed in time: unversioned schema changes.
         let stale: Vec<i32> = self
             .runs
@@ -303,34 +316,55 @@ impl MigrationsCollector {
             }
             Some((old, _)) if *old == revision => {}
             Some((old, _)) => {
-                let from = old.clone();
-                // The migration is the run that ended last (most recently committed).
-                let claimed = self
-                    .runs
-                    .iter()
-                    .filter_map(|(p, r)| r.ended_at.map(|e| (*p, e)))
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
-                    .map(|(p, _)| p);
-                let run = claimed.and_then(|p| self.runs.remove(&p));
-                let m = Migration {
-                    table: Some(table.to_string()),
-                    from_revision: Some(from),
-                    to_revision: Some(revision.clone()),
-                    started_at: run.as_ref().map(|r| r.xact_start),
-                    ended_at: run.as_ref().and_then(|r| r.ended_at),
-                    duration_seconds: run
-                        .as_ref()
-                        .and_then(|r| r.ended_at.map(|e| e - r.xact_start)),
+                self.pending.push(PendingChange {
+                    table: table.to_string(),
+                    from: old.clone(),
+                    to: revision.clone(),
                     observed_at: now,
-                    statements: run.map(|r| r.statements).unwrap_or_default(),
-                };
-                if let Some(d) = m.duration_seconds {
-                    self.last_durations.insert(table.to_string(), d);
-                }
-                self.record(m);
+                });
                 self.revisions.insert(table.to_string(), (revision, now));
             }
         }
+    }
+
+    /// Pairs revision changes with the transactions that made them. The migration is the run
+    /// that committed last before the change was seen. The change can be seen before its
+    /// session is seen idle (the version table is read after the sessions): while a run is
+    /// still open, the change waits for it, up to the claim window.
+    fn settle(&mut self, now: f64) {
+        let mut waiting = Vec::new();
+        for change in std::mem::take(&mut self.pending) {
+            let claimed = self
+                .runs
+                .iter()
+                .filter_map(|(p, r)| r.ended_at.map(|e| (*p, e)))
+                .filter(|(_, e)| *e <= change.observed_at + 1.0)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(p, _)| p);
+            let open_runs = self.runs.values().any(|r| r.ended_at.is_none());
+            if claimed.is_none() && open_runs && now - change.observed_at < CLAIM_WINDOW_SECONDS {
+                waiting.push(change);
+                continue;
+            }
+            let run = claimed.and_then(|p| self.runs.remove(&p));
+            let m = Migration {
+                table: Some(change.table.clone()),
+                from_revision: Some(change.from),
+                to_revision: Some(change.to),
+                started_at: run.as_ref().map(|r| r.xact_start),
+                ended_at: run.as_ref().and_then(|r| r.ended_at),
+                duration_seconds: run
+                    .as_ref()
+                    .and_then(|r| r.ended_at.map(|e| e - r.xact_start)),
+                observed_at: change.observed_at,
+                statements: run.map(|r| r.statements).unwrap_or_default(),
+            };
+            if let Some(d) = m.duration_seconds {
+                self.last_durations.insert(change.table, d);
+            }
+            self.record(m);
+        }
+        self.pending = waiting;
     }
 
     fn record(&mut self, m: Migration) {
@@ -523,6 +557,33 @@ impl Collector for MigrationsCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revision_seen_before_its_commit_waits_for_the_transaction() {
+        let mut c = MigrationsCollector::new(MigrationsConfig::default());
+        c.observe_revision("alembic_version", "a".into(), 100.0);
+        c.runs.insert(
+            42,
+            Run {
+                xact_start: 101.0,
+                last_seen: 103.0,
+                ended_at: None,
+                statements: vec!["ALTER TABLE t ADD COLUMN c int".into()],
+            },
+        );
+        // The new revision shows while the session still looks busy.
+        c.observe_revision("alembic_version", "b".into(), 104.0);
+        c.settle(104.0);
+        assert!(c.history.is_empty());
+        // Next poll: the session is idle, it committed at 103.5.
+        c.runs.get_mut(&42).unwrap().ended_at = Some(103.5);
+        c.settle(105.0);
+        let m = &c.history[0];
+        assert_eq!(m.to_revision.as_deref(), Some("b"));
+        assert_eq!(m.duration_seconds, Some(2.5));
+        assert_eq!(m.statements.len(), 1);
+        assert!(c.runs.is_empty());
+    }
 
     #[test]
     fn version_queries_quote_identifiers() {
