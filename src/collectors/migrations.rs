@@ -197,6 +197,8 @@ impl MigrationsCollector {
                             },
                         );
                         old.ended_at = Some(old.last_seen);
+                        // Kept under a key no backend has (pids are positive) until a revision
+                        // change claims it or it ages into the history as unversioned.
                         self.runs.insert(-pid - 1, old);
                     }
                     let run = self.runs.get_mut(&pid).expect("just inserted");
