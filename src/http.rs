@@ -112,7 +112,7 @@ fn statements(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
     let mut targets = Vec::new();
     for (key, entry) in snapshot.entries() {
         if let Some(Report::Statements(r)) = &entry.report {
-            targets.push((key.target, entry.at, r.clone()));
+            targets.push((key.target, entry.polled_at_unix(), r.clone()));
         }
     }
     let as_text = query.split('&').any(|kv| kv == "format=text");
@@ -127,8 +127,7 @@ fn statements(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
         return text(StatusCode::OK, &out);
     }
     let body = serde_json::json!({
-        "targets": targets.iter().map(|(target, at, r)| {
-            let polled_at = at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        "targets": targets.iter().map(|(target, polled_at, r)| {
             serde_json::json!({ "target": target, "polled_at": polled_at, "interval": &**r })
         }).collect::<Vec<_>>()
     });
@@ -140,15 +139,10 @@ fn findings(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     let mut databases = Vec::new();
     for (key, entry) in snapshot.entries() {
         if let Some(Report::Findings(r)) = &entry.report {
-            let polled_at = entry
-                .at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
             databases.push(serde_json::json!({
                 "target": key.target,
                 "database": key.database,
-                "polled_at": polled_at,
+                "polled_at": entry.polled_at_unix(),
                 "findings": r.findings,
             }));
         }
@@ -165,6 +159,7 @@ fn migrations(snapshot: &Snapshot) -> Response<Full<Bytes>> {
             databases.push(serde_json::json!({
                 "target": key.target,
                 "database": key.database,
+                "polled_at": entry.polled_at_unix(),
                 "running": r.running,
                 "revisions": r.revisions,
                 "history": r.history,

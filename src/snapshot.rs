@@ -42,6 +42,16 @@ pub struct Entry {
     encoded: Arc<Vec<EncodedFamily>>,
 }
 
+impl Entry {
+    /// When the poll finished, as Unix seconds.
+    pub fn polled_at_unix(&self) -> f64 {
+        self.at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    }
+}
+
 #[derive(Debug)]
 struct EncodedFamily {
     name: &'static str,

@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use pgvitals::collectors::indexes::IndexesCollector;
-use pgvitals::collectors::{Collector, Output, PollContext};
+use pgvitals::collectors::Output;
 use pgvitals::config::IndexesConfig;
 use pgvitals::pgcluster::Cluster;
 use tokio_postgres::Client;
@@ -15,38 +13,14 @@ use tokio_postgres::Client;
 /// Waits until the statistics views show `n` scans of `index` (backends flush their counters
 /// asynchronously; scans and block counts are flushed together).
 async fn wait_for_scans(monitor: &Client, index: &str, n: i64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let scans: i64 = monitor
-            .query_one(
-                "SELECT coalesce(sum(idx_scan), 0)::int8 FROM pg_stat_user_indexes WHERE indexrelname = $1",
-                &[&index],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if scans >= n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{index}: {scans} of {n} scans visible"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let sql = format!(
+        "SELECT coalesce(sum(idx_scan), 0)::int8 FROM pg_stat_user_indexes WHERE indexrelname = '{index}'"
+    );
+    wait_for_value(monitor, &sql, &format!("scans of {index}"), |v| v >= n).await;
 }
 
 async fn poll(c: &mut IndexesCollector, monitor: &Client, version: i32) -> Output {
-    match c
-        .collect(PollContext {
-            client: monitor,
-            server_version: version,
-        })
-        .await
-    {
-        Ok(o) => o,
-        Err(f) => panic!("indexes poll failed: {:#}", f.error),
-    }
+    collect_once(c, monitor, version).await
 }
 
 fn value(o: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -108,52 +82,17 @@ async fn an_index_larger_than_shared_buffers_shows_now_what_the_cumulative_ratio
     // The loading session flushes its counters when it ends; reset them only after that, so
     // the load does not leak into the first interval.
     let stats = connect(&cluster.dsn("postgres", "ratio")).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let inserted: i64 = stats
-            .query_one(
-                "SELECT coalesce(sum(n_tup_ins), 0)::int8 FROM pg_stat_user_tables",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if inserted >= 301_000 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "load never showed in the statistics"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    const INSERTED: &str = "SELECT coalesce(sum(n_tup_ins), 0)::int8 FROM pg_stat_user_tables";
+    wait_for_value(&stats, INSERTED, "the load in the statistics", |v| {
+        v >= 301_000
+    })
+    .await;
     stats.batch_execute("SELECT pg_stat_reset()").await.unwrap();
     // Before PostgreSQL 15 the statistics collector applies the reset asynchronously.
-    loop {
-        let inserted: i64 = stats
-            .query_one(
-                "SELECT coalesce(sum(n_tup_ins), 0)::int8 FROM pg_stat_user_tables",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if inserted == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the reset never showed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_value(&stats, INSERTED, "the reset in the statistics", |v| v == 0).await;
     let app_dsn = cluster.dsn("postgres", "ratio");
     let monitor = connect(&cluster.dsn(MONITOR_ROLE, "ratio")).await;
-    let version: i32 = monitor
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let version = server_version(&monitor).await;
     let mut c = IndexesCollector::new(IndexesConfig::default());
     let first = poll(&mut c, &monitor, version).await;
     assert_eq!(
@@ -248,23 +187,13 @@ async fn every_finding_kind_is_reported_and_a_clean_schema_has_none() {
     let monitor_good = connect(&cluster.dsn(MONITOR_ROLE, &good)).await;
     wait_for_scans(&monitor_good, "child_parent_id", 1).await;
     let monitor_bad = connect(&cluster.dsn(MONITOR_ROLE, &bad)).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while monitor_bad
-        .query_one(
-            "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'stale'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get::<_, i64>(0)
-        < 3000
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "inserts never showed in the statistics"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_value(
+        &monitor_bad,
+        "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'stale'",
+        "the inserts into stale in the statistics",
+        |v| v >= 3000,
+    )
+    .await;
 
     let daemon = start(config(
         cluster,

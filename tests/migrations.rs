@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use pgvitals::collectors::migrations::MigrationsCollector;
-use pgvitals::collectors::{Collector, Output, PollContext};
+use pgvitals::collectors::Output;
 use pgvitals::config::MigrationsConfig;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -121,11 +121,7 @@ async fn an_index_build_reports_growing_progress() {
         .await
         .unwrap();
     let monitor = connect(&cluster.dsn(MONITOR_ROLE, &db)).await;
-    let version: i32 = monitor
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let version = server_version(&monitor).await;
     let mut c = MigrationsCollector::new(MigrationsConfig::default());
     let builder = connect(&cluster.dsn("postgres", &db)).await;
     let build = tokio::spawn(async move {
@@ -139,16 +135,7 @@ async fn an_index_build_reports_growing_progress() {
     let mut readings: Vec<Vec<(String, f64)>> = Vec::new();
     let started = Instant::now();
     while !build.is_finished() && started.elapsed() < Duration::from_secs(120) {
-        let out = match c
-            .collect(PollContext {
-                client: &monitor,
-                server_version: version,
-            })
-            .await
-        {
-            Ok(o) => o,
-            Err(f) => panic!("{:#}", f.error),
-        };
+        let out = collect_once(&mut c, &monitor, version).await;
         let p = progress_of(&out);
         if !p.is_empty() {
             readings.push(p);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use pgvitals::collectors::statements::{Report, Settings, StatementsCollector};
-use pgvitals::collectors::{Collector, Output, PollContext, Report as AnyReport};
+use pgvitals::collectors::{Output, Report as AnyReport};
 use pgvitals::metrics::Family;
 use tokio::sync::Mutex;
 use tokio_postgres::Client;
@@ -28,11 +28,7 @@ impl Poller {
     async fn new(top_n: usize) -> Poller {
         let cluster = shared_cluster();
         let monitor = connect(&cluster.dsn(MONITOR_ROLE, "postgres")).await;
-        let version: i32 = monitor
-            .query_one("SELECT current_setting('server_version_num')::int4", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let version = server_version(&monitor).await;
         let settings = Settings {
             top_n,
             text_length: 2000,
@@ -47,14 +43,7 @@ impl Poller {
     }
 
     async fn poll(&mut self) -> Output {
-        let cx = PollContext {
-            client: &self.monitor,
-            server_version: self.version,
-        };
-        match self.collector.collect(cx).await {
-            Ok(o) => o,
-            Err(f) => panic!("statements poll failed: {:#}", f.error),
-        }
+        collect_once(&mut self.collector, &self.monitor, self.version).await
     }
 }
 

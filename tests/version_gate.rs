@@ -22,12 +22,7 @@ async fn servers_older_than_13_are_reported_and_do_not_stop_other_targets() {
     })
     .await
     .unwrap();
-    let version: i32 = connect(&under_test.dsn("postgres", "postgres"))
-        .await
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let version = server_version(&connect(&under_test.dsn("postgres", "postgres")).await).await;
     let yaml = format!(
         "listen: 127.0.0.1:0\ntargets:\n  - name: tested\n    dsn: \"{}\"\n  - name: other\n    dsn: \"{}\"\n",
         under_test.dsn(MONITOR_ROLE, "postgres"),

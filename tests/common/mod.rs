@@ -263,3 +263,46 @@ pub async fn wait_ready(daemon: &Daemon) {
             .unwrap();
     }
 }
+
+/// `server_version_num` of the server behind `client`.
+pub async fn server_version(client: &Client) -> i32 {
+    client
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Polls a collector once, directly (no scheduler), over `client`; panics on failure.
+pub async fn collect_once(
+    collector: &mut dyn pgvitals::collectors::Collector,
+    client: &Client,
+    server_version: i32,
+) -> pgvitals::collectors::Output {
+    let cx = pgvitals::collectors::PollContext {
+        client,
+        server_version,
+    };
+    match collector.collect(cx).await {
+        Ok(o) => o,
+        Err(f) => panic!("poll failed: {:#}", f.error),
+    }
+}
+
+/// Runs `sql` (one int8 column, one row) until `done` holds for its value; panics after 30 s.
+/// For statistics, which backends publish asynchronously: there is nothing to await but the
+/// numbers themselves.
+pub async fn wait_for_value(client: &Client, sql: &str, what: &str, done: impl Fn(i64) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
+        if done(v) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: still {v} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
