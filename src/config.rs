@@ -7,7 +7,7 @@
 //! [`Config::masked_yaml`] prints the effective configuration with every password replaced by
 //! `****`, which is what `pgvitals check-config` shows.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -77,6 +77,12 @@ pub struct Config {
     /// This daemon's share of `targets`, for splitting one target list over several daemons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// Alert rules: the built-in ones (from `thresholds`) and user-defined ones.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// Where firing and resolved alerts are delivered; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<AlertmanagerConfig>,
 }
 
 fn default_max_concurrent_polls() -> usize {
@@ -434,6 +440,8 @@ pub struct Thresholds {
     pub connection_acquisition: Dur,
     /// A schema change must run for less than this.
     pub migration_duration: Dur,
+    /// A statement whose mean execution time in an interval exceeds this is slow (`SlowQuery`).
+    pub slow_query: Dur,
 }
 
 impl Default for Thresholds {
@@ -443,8 +451,186 @@ impl Default for Thresholds {
             index_hit_ratio: 0.90,
             connection_acquisition: Dur::millis(50),
             migration_duration: Dur::secs(300),
+            slow_query: Dur::millis(100),
         }
     }
+}
+
+/// `alerts:`: how and what pgvitals evaluates.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// How often the rules are evaluated against the latest polls.
+    pub evaluation_interval: Dur,
+    /// How long an alert whose series vanished while its collector kept succeeding (e.g. a
+    /// statement with no executions in the interval) keeps its state before it is treated as
+    /// no longer true.
+    pub hold_absent: Span,
+    /// How long resolved alerts are still sent to Alertmanager (with their `endsAt`).
+    pub resolved_retention: Dur,
+    /// Window of the `ConnectionAcquisitionSlow` p95.
+    pub connection_acquisition_window: Dur,
+    /// Base URL of this daemon as users reach it, for alerts' `generatorURL` (default:
+    /// `http://` + `listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// Overrides of the built-in rules, by alert name.
+    pub builtin: BTreeMap<String, BuiltinRuleConfig>,
+    /// User-defined rules over any exported metric.
+    pub rules: Vec<UserRuleConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            evaluation_interval: Dur::secs(15),
+            hold_absent: Span(Duration::from_secs(300)),
+            resolved_retention: Dur::secs(900),
+            connection_acquisition_window: Dur::secs(300),
+            external_url: None,
+            builtin: BTreeMap::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// The names of the built-in alert rules, the keys `alerts.builtin` accepts.
+pub const BUILTIN_RULES: [&str; 7] = [
+    "QueryLatencyTargetMissed",
+    "SlowQuery",
+    "IndexHitRatioLow",
+    "ConnectionAcquisitionSlow",
+    "MigrationTooSlow",
+    "TargetDown",
+    "CollectorFailing",
+];
+
+/// Overrides of one built-in rule; unset fields keep the rule's defaults.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuiltinRuleConfig {
+    /// `false` turns the rule off.
+    pub enabled: bool,
+    /// How long the condition must hold before the alert fires.
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<Span>,
+    /// How long a firing alert keeps firing after the condition stopped holding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_firing_for: Option<Span>,
+    /// The `severity` label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Extra labels (added to the alert's identity).
+    pub labels: BTreeMap<String, String>,
+    /// Extra or replaced annotations (templates).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Default for BuiltinRuleConfig {
+    fn default() -> Self {
+        BuiltinRuleConfig {
+            enabled: true,
+            for_: None,
+            keep_firing_for: None,
+            severity: None,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// A user-defined rule: `expr` is `metric{label="value",...} op number` over any exported metric.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRuleConfig {
+    /// The alert name.
+    pub alert: String,
+    /// The condition, e.g. `pgvitals_connections{state="active"} > 80`.
+    pub expr: String,
+    /// How long the condition must hold before the alert fires.
+    #[serde(rename = "for", default)]
+    pub for_: Span,
+    /// How long a firing alert keeps firing after the condition stopped holding.
+    #[serde(default)]
+    pub keep_firing_for: Span,
+    /// The `severity` label.
+    #[serde(default = "default_severity")]
+    pub severity: String,
+    /// Extra labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations (templates: `{{ $value }}`, `{{ $labels.NAME }}`, humanize functions).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn default_severity() -> String {
+    "warning".into()
+}
+
+/// `alertmanager:`: where alerts are POSTed (`/api/v2/alerts` of each URL).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager base URLs, e.g. `http://alertmanager:9093`; every one gets every alert.
+    pub urls: Vec<String>,
+    /// Deadline of one delivery attempt.
+    #[serde(default = "default_alertmanager_timeout")]
+    pub timeout: Dur,
+    /// HTTP basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuthConfig>,
+    /// Bearer token sent as `Authorization: Bearer …`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_masked_secret"
+    )]
+    pub bearer_token: Option<String>,
+    /// A file whose first line is the bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+fn default_alertmanager_timeout() -> Dur {
+    Dur::secs(10)
+}
+
+/// HTTP basic authentication credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    /// User name.
+    pub username: String,
+    /// Password (prefer `password_file`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_masked_secret"
+    )]
+    pub password: Option<String>,
+    /// A file whose first line is the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+fn ser_masked_secret<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("****"),
+        None => s.serialize_none(),
+    }
+}
+
+/// Reads the first line of a secret file (a password or token).
+pub fn read_secret_file(path: &Path) -> Result<String, String> {
+    let path = expand_env(&path.to_string_lossy())?;
+    let content = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read secret file `{path}`: {e}"))?;
+    let secret = content.lines().next().unwrap_or("").to_string();
+    if secret.is_empty() {
+        return Err(format!("secret file `{path}` is empty"));
+    }
+    Ok(secret)
 }
 
 /// "`fraction` of executions under `under`".
@@ -500,6 +686,30 @@ impl<'de> Deserialize<'de> for Dur {
 
 impl Serialize for Dur {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// A duration that may be zero (`for: 0s`), written like [`Dur`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(s.trim()).map(Span).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration `{s}` ({e}); write e.g. `0s`, `30s`, `5m`"
+            ))
+        })
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_zero() {
+            return s.serialize_str("0s");
+        }
         s.serialize_str(&humantime::format_duration(self.0).to_string())
     }
 }
@@ -799,6 +1009,7 @@ impl Config {
                 format!("{} is not a ratio between 0 and 1", t.index_hit_ratio),
             ));
         }
+        self.validate_alerts().map_err(|(key, msg)| err(key, msg))?;
         if self.collectors.statements.top_n == 0 {
             return Err(err(
                 "collectors.statements.top_n".into(),
@@ -810,6 +1021,137 @@ impl Config {
                 "collectors.table_sizes.top_n".into(),
                 "must be at least 1".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_alerts(&self) -> Result<(), (String, String)> {
+        let a = &self.alerts;
+        let check_labels =
+            |key: String, labels: &BTreeMap<String, String>| -> Result<(), (String, String)> {
+                for name in labels.keys() {
+                    if !valid_label_name(name) || name == "alertname" || name.starts_with("__") {
+                        return Err((
+                            format!("{key}.{name}"),
+                            format!("`{name}` cannot be an alert label name"),
+                        ));
+                    }
+                }
+                Ok(())
+            };
+        let check_annotations = |key: String,
+                                 annotations: &BTreeMap<String, String>|
+         -> Result<(), (String, String)> {
+            for (name, text) in annotations {
+                crate::template::Template::parse(text).map_err(|e| (format!("{key}.{name}"), e))?;
+            }
+            Ok(())
+        };
+        for (name, b) in &a.builtin {
+            if !BUILTIN_RULES.contains(&name.as_str()) {
+                return Err((
+                    format!("alerts.builtin.{name}"),
+                    format!(
+                        "no built-in rule is called `{name}`; they are {}",
+                        BUILTIN_RULES.join(", ")
+                    ),
+                ));
+            }
+            check_labels(format!("alerts.builtin.{name}.labels"), &b.labels)?;
+            check_annotations(format!("alerts.builtin.{name}.annotations"), &b.annotations)?;
+        }
+        let mut names = BTreeSet::new();
+        for (i, r) in a.rules.iter().enumerate() {
+            let key = |k: &str| format!("alerts.rules[{i}].{k}");
+            if !valid_label_name(&r.alert) {
+                return Err((
+                    key("alert"),
+                    format!(
+                        "`{}` is not a valid alert name: use letters, digits and `_`",
+                        r.alert
+                    ),
+                ));
+            }
+            if BUILTIN_RULES.contains(&r.alert.as_str()) {
+                return Err((
+                    key("alert"),
+                    format!(
+                        "`{}` is a built-in rule; change it under `alerts.builtin.{}`",
+                        r.alert, r.alert
+                    ),
+                ));
+            }
+            if !names.insert(r.alert.as_str()) {
+                return Err((
+                    key("alert"),
+                    format!("alert name `{}` is used twice", r.alert),
+                ));
+            }
+            crate::rule_expr::Expr::parse(&r.expr).map_err(|e| (key("expr"), e))?;
+            check_labels(key("labels"), &r.labels)?;
+            check_annotations(key("annotations"), &r.annotations)?;
+        }
+        if let Some(url) = &a.external_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    "alerts.external_url".into(),
+                    format!("`{url}` is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        if let Some(am) = &self.alertmanager {
+            if am.urls.is_empty() {
+                return Err((
+                    "alertmanager.urls".into(),
+                    "at least one Alertmanager URL is required".into(),
+                ));
+            }
+            for (i, url) in am.urls.iter().enumerate() {
+                let rest = url.strip_prefix("http://").ok_or_else(|| {
+                    (
+                        format!("alertmanager.urls[{i}]"),
+                        format!("`{url}`: only http:// Alertmanager URLs are supported"),
+                    )
+                })?;
+                if rest
+                    .split('/')
+                    .next()
+                    .is_some_and(|authority| authority.contains('@'))
+                {
+                    return Err((
+                        format!("alertmanager.urls[{i}]"),
+                        "put credentials under `basic_auth`, not in the URL".into(),
+                    ));
+                }
+                if rest.is_empty() || rest.starts_with('/') {
+                    return Err((
+                        format!("alertmanager.urls[{i}]"),
+                        format!("`{url}` names no host"),
+                    ));
+                }
+            }
+            if let Some(b) = &am.basic_auth {
+                if b.password.is_some() == b.password_file.is_some() {
+                    return Err((
+                        "alertmanager.basic_auth".into(),
+                        "set exactly one of `password` and `password_file`".into(),
+                    ));
+                }
+            }
+            if am.bearer_token.is_some() && am.bearer_token_file.is_some() {
+                return Err((
+                    "alertmanager.bearer_token_file".into(),
+                    "set either `bearer_token` or `bearer_token_file`, not both".into(),
+                ));
+            }
+            if am.basic_auth.is_some()
+                && (am.bearer_token.is_some() || am.bearer_token_file.is_some())
+            {
+                return Err((
+                    "alertmanager.basic_auth".into(),
+                    "set either basic authentication or a bearer token, not both".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -905,6 +1247,12 @@ impl TargetConfig {
             databases: self.databases.clone(),
         })
     }
+}
+
+/// A Prometheus label (or alert) name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn valid_label_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// serde_yaml_ng appends " at line L column C" to messages; we print the location ourselves.
@@ -1042,6 +1390,59 @@ mod tests {
         let e = parse(text).unwrap_err();
         assert_eq!(e.key, "connections.pool_size", "{e}");
         assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn alert_rule_errors_name_the_rule_and_line() {
+        let head = "targets:\n  - name: a\n    dsn: host=x\nalerts:\n";
+        let cases = [
+            (
+                "  rules:\n    - alert: Many\n      expr: 'pgvitals_connections{state=\"active\"} >> 80'\n",
+                "alerts.rules[0].expr",
+                7,
+                "expected a number",
+            ),
+            (
+                "  rules:\n    - alert: Ok\n      expr: 'x > 1'\n      annotations:\n        summary: '{{ .Value }}'\n",
+                "alerts.rules[0].annotations.summary",
+                9,
+                "unsupported template action",
+            ),
+            (
+                "  builtin:\n    SlowQueries: {for: 1m}\n",
+                "alerts.builtin.SlowQueries",
+                6,
+                "no built-in rule is called `SlowQueries`",
+            ),
+            (
+                "  rules:\n    - alert: SlowQuery\n      expr: 'x > 1'\n",
+                "alerts.rules[0].alert",
+                6,
+                "is a built-in rule",
+            ),
+            (
+                "  builtin:\n    TargetDown: {for: soon}\n",
+                "alerts.builtin.TargetDown.for",
+                6,
+                "invalid duration `soon`",
+            ),
+        ];
+        for (tail, key, line, msg) in cases {
+            let e = parse(&format!("{head}{tail}")).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert_eq!(e.line, Some(line), "{e}");
+            assert!(e.message.contains(msg), "{e}");
+        }
+        let e = parse("targets:\n  - name: a\n    dsn: host=x\nalertmanager:\n  urls: ['http://u:secret@am:9093']\n").unwrap_err();
+        assert_eq!(e.key, "alertmanager.urls[0]");
+        assert!(!e.to_string().contains("secret"), "{e}");
+        let ok = parse(&format!("{head}  rules:\n    - alert: ManyActiveSessions\n      expr: 'pgvitals_connections{{state=\"active\"}} > 80'\n      for: 5m\n      labels: {{team: db}}\n      annotations:\n        summary: '{{{{ $labels.target }}}} has {{{{ $value }}}} active sessions'\nalertmanager:\n  urls: [http://127.0.0.1:9093]\n  basic_auth: {{username: u, password: hunter2}}\n")).unwrap();
+        assert_eq!(ok.alerts.rules[0].for_.0, Duration::from_secs(300));
+        let printed = ok.masked_yaml();
+        assert!(
+            !printed.contains("hunter2") && printed.contains("****"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -1,16 +1,19 @@
-//! The HTTP server: `/metrics`, `/healthz`, `/readyz` and the `/` index.
+//! The HTTP server: `/metrics`, `/alerts`, `/rules`, the JSON detail endpoints, `/healthz`,
+//! `/readyz` and the `/` index.
 //!
-//! Everything served comes from the in-memory snapshot: no handler touches a database. HTTP/1.1
-//! only; a client gets 10 s to send its request headers.
+//! Everything served comes from memory (the snapshot and the alert engine's last evaluation): no
+//! handler touches a database. HTTP/1.1 only; a client gets 10 s to send its request headers.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::debug;
 
+use crate::alerts::Alerts;
 use crate::collectors::Report;
 use crate::snapshot::Snapshot;
 
@@ -32,6 +36,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn serve(
     listener: TcpListener,
     snapshot: Arc<Snapshot>,
+    alerts: Arc<Alerts>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -46,10 +51,12 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let snapshot = snapshot.clone();
+        let alerts = alerts.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let snapshot = snapshot.clone();
-                async move { Ok::<_, Infallible>(route(&req, &snapshot)) }
+                let alerts = alerts.clone();
+                async move { Ok::<_, Infallible>(route(&req, &snapshot, &alerts)) }
             });
             if let Err(e) = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -68,17 +75,54 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-fn route(req: &Request<Incoming>, snapshot: &Snapshot) -> Response<Full<Bytes>> {
+/// A response body of a few chunks sent one after the other (the exposition is the snapshot's
+/// cached bytes followed by the alert series, without copying either).
+pub struct Chunks(VecDeque<Bytes>);
+
+impl Chunks {
+    fn one(b: Bytes) -> Chunks {
+        Chunks(VecDeque::from([b]))
+    }
+}
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+    }
+}
+
+fn route(req: &Request<Incoming>, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }
     match req.uri().path() {
         "/metrics" => {
-            let mut r = Response::new(Full::new(snapshot.render()));
+            let mut body = VecDeque::from([snapshot.render()]);
+            let alert_series = alerts.views().exposition;
+            if !alert_series.is_empty() {
+                body.push_back(alert_series);
+            }
+            let mut r = Response::new(Chunks(body));
             r.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
             r
         }
+        "/alerts" => json_bytes(alerts.views().alerts),
+        "/rules" => json_bytes(alerts.views().rules),
         "/statements" => statements(snapshot, req.uri().query().unwrap_or("")),
         "/findings" => findings(snapshot),
         "/migrations" => migrations(snapshot),
@@ -95,7 +139,7 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot) -> Response<Full<Bytes>> 
             }
         }
         "/" => {
-            let mut r = Response::new(Full::new(Bytes::from_static(INDEX_HTML.as_bytes())));
+            let mut r = Response::new(Chunks::one(Bytes::from_static(INDEX_HTML.as_bytes())));
             r.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -108,7 +152,7 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot) -> Response<Full<Bytes>> 
 
 /// `/statements`: the latest interval's top statements of every target, JSON or (with
 /// `?format=text`) a plain table.
-fn statements(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
+fn statements(snapshot: &Snapshot, query: &str) -> Response<Chunks> {
     let mut targets = Vec::new();
     for (key, entry) in snapshot.entries() {
         if let Some(Report::Statements(r)) = &entry.report {
@@ -135,7 +179,7 @@ fn statements(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
 }
 
 /// `/findings`: every schema finding of every polled database, JSON.
-fn findings(snapshot: &Snapshot) -> Response<Full<Bytes>> {
+fn findings(snapshot: &Snapshot) -> Response<Chunks> {
     let mut databases = Vec::new();
     for (key, entry) in snapshot.entries() {
         if let Some(Report::Findings(r)) = &entry.report {
@@ -152,7 +196,7 @@ fn findings(snapshot: &Snapshot) -> Response<Full<Bytes>> {
 
 /// `/migrations`: running schema changes, current revisions and migration history of every
 /// polled database, JSON.
-fn migrations(snapshot: &Snapshot) -> Response<Full<Bytes>> {
+fn migrations(snapshot: &Snapshot) -> Response<Chunks> {
     let mut databases = Vec::new();
     for (key, entry) in snapshot.entries() {
         if let Some(Report::Migrations(r)) = &entry.report {
@@ -169,15 +213,19 @@ fn migrations(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     json(&serde_json::json!({ "databases": databases }))
 }
 
-fn json(v: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+fn json(v: &serde_json::Value) -> Response<Chunks> {
+    json_bytes(Bytes::from(v.to_string()))
+}
+
+fn json_bytes(body: Bytes) -> Response<Chunks> {
+    let mut r = Response::new(Chunks::one(body));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+fn text(status: StatusCode, body: &str) -> Response<Chunks> {
+    let mut r = Response::new(Chunks::one(Bytes::from(body.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -193,6 +241,8 @@ const INDEX_HTML: &str = concat!(
     "</h1><p>PostgreSQL health monitor.</p><ul>",
     "<li><a href=\"/metrics\">/metrics</a> Prometheus exposition, from the last poll</li>",
     "<li><a href=\"/statements\">/statements</a> top statements of the last interval (JSON; <a href=\"/statements?format=text\">as text</a>)</li>",
+    "<li><a href=\"/alerts\">/alerts</a> pending and firing alerts (JSON, like Prometheus' /api/v1/alerts)</li>",
+    "<li><a href=\"/rules\">/rules</a> alert rules with thresholds, state and last evaluation (JSON, like /api/v1/rules)</li>",
     "<li><a href=\"/findings\">/findings</a> unused, duplicate and invalid indexes, unindexed foreign keys, tables without a primary key, stale statistics (JSON)</li>",
     "<li><a href=\"/migrations\">/migrations</a> running schema changes, revisions and migration history (JSON)</li>",
     "<li><a href=\"/healthz\">/healthz</a> process alive</li>",

@@ -5,6 +5,7 @@
 //! [`metrics::Family`] values, the scheduler publishes them into the snapshot, and the HTTP
 //! server renders the snapshot without touching a database.
 
+pub mod alerts;
 pub mod collectors;
 pub mod config;
 pub mod daemon;
@@ -16,6 +17,8 @@ pub mod latency;
 pub mod metrics;
 pub mod pgcluster;
 pub mod queries;
+pub mod rule_expr;
 pub mod scheduler;
 pub mod snapshot;
 pub mod telemetry;
+pub mod template;

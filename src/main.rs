@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use pgvitals::config::Config;
 use pgvitals::daemon::{wait_for_signal, Daemon};
+use tokio::signal::unix::{signal, SignalKind};
 
 /// PostgreSQL health monitor: polls your servers on its own schedule and serves Prometheus
 /// metrics from memory.
@@ -40,6 +41,13 @@ enum Cmd {
         /// Configuration file.
         #[arg(default_value = "config.yaml")]
         file: PathBuf,
+    },
+    /// Print the configured alert rules as a Prometheus rule file (for `promtool check rules`
+    /// and for alerting in Prometheus).
+    Rules {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
     },
     /// Start a throwaway PostgreSQL with a small workload and serve its metrics until Ctrl-C.
     Demo {
@@ -76,8 +84,19 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Cmd::Run { config } => {
-            let config = match Config::load(&config) {
+        Cmd::Rules { config } => match Config::load(&config) {
+            Ok(config) => {
+                let rules = pgvitals::alerts::rules::build(&config);
+                print!("{}", pgvitals::alerts::promrules::render(&config, &rules));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Run { config: path } => {
+            let config = match Config::load(&path) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -85,8 +104,19 @@ fn main() -> ExitCode {
                 }
             };
             runtime(async move {
-                let daemon = Daemon::start(config).await?;
-                wait_for_signal().await;
+                let daemon = Daemon::start_named(config, &path.display().to_string()).await?;
+                let mut hangup = signal(SignalKind::hangup())?;
+                let stop = wait_for_signal();
+                tokio::pin!(stop);
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        _ = hangup.recv() => match daemon.reload_file(&path) {
+                            Ok(()) => {}
+                            Err(e) => tracing::error!("configuration reload refused, the running configuration stays: {e:#}"),
+                        },
+                    }
+                }
                 daemon.shutdown().await;
                 Ok(())
             })

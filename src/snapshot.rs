@@ -39,6 +39,9 @@ pub struct Entry {
     pub report: Option<Report>,
     /// When the poll finished.
     pub at: SystemTime,
+    /// The labels that say where the samples came from (`target`, maybe `database`), which
+    /// the exposition puts before each sample's own.
+    pub source_labels: Arc<Vec<(&'static str, String)>>,
     encoded: Arc<Vec<EncodedFamily>>,
 }
 
@@ -108,6 +111,12 @@ impl Snapshot {
             families: Arc::new(families),
             report,
             at: SystemTime::now(),
+            source_labels: Arc::new(
+                source_labels
+                    .iter()
+                    .map(|(k, v)| (*k, v.to_string()))
+                    .collect(),
+            ),
             encoded: Arc::new(encoded),
         };
         self.entries.write().unwrap().insert(key, entry);
@@ -159,6 +168,11 @@ impl Snapshot {
     pub fn set_ready(&self, target: &str) {
         self.ready.write().unwrap().insert(target.to_string(), true);
         self.bump();
+    }
+
+    /// Every target the snapshot expects (polled or not).
+    pub fn targets(&self) -> Vec<String> {
+        self.ready.read().unwrap().keys().cloned().collect()
     }
 
     /// Targets not yet polled once (empty when the daemon is ready).

@@ -18,6 +18,8 @@ const ACQUISITION_BUCKETS: &[f64] = &[
 /// The self-metrics.
 pub struct Telemetry {
     registry: Registry,
+    reload_ok: prometheus::Gauge,
+    reload_at: prometheus::Gauge,
     /// `pgvitals_up{target}`: 1 when the last connection probe succeeded.
     pub up: GaugeVec,
     /// `pgvitals_connection_acquisition_seconds{target,database,method}`; method is `connect`
@@ -120,6 +122,16 @@ impl Telemetry {
                 &["target", "database", "collector", "reason"],
             )
             .unwrap(),
+            reload_ok: prometheus::Gauge::new(
+                "pgvitals_config_last_reload_successful",
+                "1 if the last configuration (re)load was applied, 0 if it was refused.",
+            )
+            .unwrap(),
+            reload_at: prometheus::Gauge::new(
+                "pgvitals_config_last_reload_success_timestamp_seconds",
+                "When the configuration was last applied.",
+            )
+            .unwrap(),
             registry,
         };
         let build = GaugeVec::new(
@@ -145,6 +157,8 @@ impl Telemetry {
             Box::new(t.collector_polls.clone()),
             Box::new(t.collector_errors.clone()),
             Box::new(t.collector_skipped.clone()),
+            Box::new(t.reload_ok.clone()),
+            Box::new(t.reload_at.clone()),
         ] {
             t.registry
                 .register(c)
@@ -182,6 +196,28 @@ impl Telemetry {
                 .acquisition
                 .remove_label_values(&[target, database, method]);
         }
+    }
+
+    /// Records how a configuration (re)load went.
+    pub fn reloaded(&self, ok: bool) {
+        self.reload_ok.set(if ok { 1.0 } else { 0.0 });
+        if ok {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            self.reload_at.set(now);
+        }
+    }
+
+    /// The self-metrics as metric families, for in-process readers (the alert evaluator).
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
+    }
+
+    /// Registers more self-metrics (a downstream component's) to be rendered with these.
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> prometheus::Result<()> {
+        self.registry.register(c)
     }
 
     /// The self-metrics in Prometheus' text format.

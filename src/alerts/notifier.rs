@@ -1,0 +1,307 @@
+//! Delivery of alerts to Alertmanager (`POST /api/v2/alerts`), the way Prometheus does it.
+//!
+//! After every evaluation the engine hands over a [`Batch`]: every firing alert (`startsAt` =
+//! when it started firing, `endsAt` = a few evaluation intervals ahead, so Alertmanager resolves
+//! it by itself if pgvitals goes away) and every alert resolved within `resolved_retention`
+//! (`endsAt` = when it resolved). Each configured Alertmanager gets the batch; a failed POST is
+//! retried with backoff until it succeeds or a newer batch replaces it (the newer one carries
+//! everything the older one did). Delivery runs in its own task: a slow or down Alertmanager
+//! never delays polling or evaluation.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use prometheus::{IntCounterVec, Opts};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+use super::api::rfc3339;
+use super::engine::{Alert, Engine, Labels};
+use crate::config::{read_secret_file, Config};
+use crate::telemetry::Telemetry;
+
+/// How far ahead a firing alert's `endsAt` is set, in evaluation intervals (at least a minute
+/// each), like Prometheus.
+const VALID_FOR_INTERVALS: u32 = 4;
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One alert as Alertmanager's API v2 takes it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PostableAlert {
+    /// Identity labels, `alertname` included.
+    pub labels: Labels,
+    /// Annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// When it started firing.
+    pub starts_at: String,
+    /// When it resolved, or until when it is valid.
+    pub ends_at: String,
+    /// Where it came from.
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+}
+
+/// What one evaluation delivers.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Firing and recently resolved alerts.
+    pub alerts: Vec<PostableAlert>,
+}
+
+impl Batch {
+    /// The firing and recently resolved alerts of `engine` at `now`.
+    pub fn new(engine: &Engine, now: SystemTime, interval: Duration, external_url: &str) -> Batch {
+        let valid_for = interval.max(Duration::from_secs(60)) * VALID_FOR_INTERVALS;
+        let post = |a: &Alert, ends: SystemTime| PostableAlert {
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: rfc3339(a.fired_at.unwrap_or(a.active_at)),
+            ends_at: rfc3339(ends),
+            generator_url: format!("{external_url}/alerts"),
+        };
+        let firing = engine
+            .active()
+            .filter(|a| a.state == super::engine::State::Firing)
+            .map(|a| post(a, now + valid_for));
+        let resolved = engine
+            .resolved()
+            .map(|a| post(a, a.resolved_at.unwrap_or(now)));
+        Batch {
+            alerts: firing.chain(resolved).collect(),
+        }
+    }
+}
+
+/// Where and how to deliver, with secrets read.
+#[derive(Debug)]
+pub struct Delivery {
+    urls: Vec<String>,
+    timeout: Duration,
+    authorization: Option<String>,
+}
+
+impl Delivery {
+    /// The delivery settings of `config`, `None` without `alertmanager:`. Reads the password or
+    /// token file.
+    pub fn from_config(config: &Config) -> anyhow::Result<Option<Delivery>> {
+        let Some(am) = &config.alertmanager else {
+            return Ok(None);
+        };
+        let secret = |value: &Option<String>, file: &Option<std::path::PathBuf>, key: &str| match (
+            value, file,
+        ) {
+            (Some(v), _) => Ok(Some(v.clone())),
+            (None, Some(f)) => read_secret_file(f)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("alertmanager.{key}: {e}")),
+            (None, None) => Ok(None),
+        };
+        let authorization = if let Some(b) = &am.basic_auth {
+            let password = secret(&b.password, &b.password_file, "basic_auth.password_file")?
+                .unwrap_or_default();
+            Some(format!(
+                "Basic {}",
+                base64(format!("{}:{password}", b.username).as_bytes())
+            ))
+        } else {
+            secret(&am.bearer_token, &am.bearer_token_file, "bearer_token_file")?
+                .map(|t| format!("Bearer {t}"))
+        };
+        Ok(Some(Delivery {
+            urls: am
+                .urls
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_string())
+                .collect(),
+            timeout: am.timeout.0,
+            authorization,
+        }))
+    }
+}
+
+/// Standard base64 with padding (for the basic-auth header).
+pub fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Posts batches to every configured Alertmanager.
+pub struct Notifier {
+    client: Client<HttpConnector, Full<Bytes>>,
+    sent: IntCounterVec,
+    failed: IntCounterVec,
+    alerts_sent: IntCounterVec,
+}
+
+impl Notifier {
+    /// A notifier whose counters are rendered with `telemetry`.
+    pub fn new(telemetry: &Telemetry) -> prometheus::Result<Notifier> {
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounterVec> {
+            let c = IntCounterVec::new(Opts::new(name, help), &["alertmanager"])?;
+            telemetry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.set_nodelay(true);
+        Ok(Notifier {
+            client: Client::builder(TokioExecutor::new()).build(http),
+            sent: counter(
+                "pgvitals_alertmanager_notifications_total",
+                "Batches of alerts Alertmanager accepted.",
+            )?,
+            failed: counter(
+                "pgvitals_alertmanager_notifications_failed_total",
+                "Attempts to deliver a batch of alerts that failed (each retry counts).",
+            )?,
+            alerts_sent: counter(
+                "pgvitals_alertmanager_alerts_sent_total",
+                "Alerts (firing or resolved) in batches Alertmanager accepted.",
+            )?,
+        })
+    }
+
+    /// Delivers each new batch until `shutdown`.
+    pub async fn run(
+        self,
+        mut batches: watch::Receiver<Arc<Batch>>,
+        delivery: watch::Receiver<Option<Arc<Delivery>>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let this = Arc::new(self);
+        loop {
+            tokio::select! {
+                r = batches.changed() => if r.is_err() { break },
+                _ = shutdown.changed() => break,
+            }
+            let batch = batches.borrow_and_update().clone();
+            let Some(d) = delivery.borrow().clone() else {
+                continue;
+            };
+            if batch.alerts.is_empty() {
+                continue;
+            }
+            let body = Bytes::from(serde_json::to_vec(&batch.alerts).expect("alerts serialize"));
+            let mut posts = JoinSet::new();
+            for url in &d.urls {
+                posts.spawn(this.clone().deliver(
+                    url.clone(),
+                    d.clone(),
+                    body.clone(),
+                    batch.alerts.len(),
+                    batches.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            while posts.join_next().await.is_some() {}
+        }
+    }
+
+    /// Posts one batch to one Alertmanager, retrying with backoff until it is accepted, a
+    /// newer batch arrives, or the daemon stops.
+    async fn deliver(
+        self: Arc<Self>,
+        url: String,
+        d: Arc<Delivery>,
+        body: Bytes,
+        count: usize,
+        mut newer: watch::Receiver<Arc<Batch>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match tokio::time::timeout(d.timeout, self.post(&url, &d, body.clone())).await {
+                Ok(Ok(())) => {
+                    self.sent.with_label_values(&[&url]).inc();
+                    self.alerts_sent
+                        .with_label_values(&[&url])
+                        .inc_by(count as u64);
+                    debug!(alertmanager = %url, alerts = count, "alerts delivered");
+                    return;
+                }
+                Ok(Err(e)) => {
+                    self.failed.with_label_values(&[&url]).inc();
+                    warn!(alertmanager = %url, error = %e, retry_in = ?backoff, "delivering alerts failed");
+                }
+                Err(_) => {
+                    self.failed.with_label_values(&[&url]).inc();
+                    warn!(alertmanager = %url, timeout = ?d.timeout, retry_in = ?backoff, "delivering alerts timed out");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = newer.changed() => return,
+                _ = shutdown.changed() => return,
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn post(&self, url: &str, d: &Delivery, body: Bytes) -> anyhow::Result<()> {
+        let mut req = hyper::Request::post(format!("{url}/api/v2/alerts"))
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("pgvitals/", env!("CARGO_PKG_VERSION")),
+            );
+        if let Some(a) = &d.authorization {
+            req = req.header(AUTHORIZATION, a);
+        }
+        let resp = self.client.request(req.body(Full::new(body))?).await?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.into_body().collect().await.map(|b| b.to_bytes());
+        let text = body
+            .as_deref()
+            .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
+            .unwrap_or_default();
+        anyhow::bail!("Alertmanager answered {status}: {}", text.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+}
