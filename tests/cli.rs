@@ -148,3 +148,64 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     s.read_to_string(&mut buf).ok()?;
     buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
+
+fn promtool(args: &[&str], dir: &std::path::Path) -> String {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool is needed for this test (Debian package `prometheus`)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}:\n{text}");
+    text
+}
+
+/// `pgvitals rules` on the shipped config.yaml passes `promtool check rules`, and the repo's
+/// promtool unit tests (tests/promtool/rules_test.yml) pass against it.
+#[test]
+fn rules_pass_promtool_check_and_the_shipped_rule_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pgvitals()
+        .args([
+            "rules",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.path().join("rules.yml"), &out.stdout).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/promtool/rules_test.yml"),
+        dir.path().join("rules_test.yml"),
+    )
+    .unwrap();
+    let check = promtool(&["check", "rules", "rules.yml"], dir.path());
+    assert!(check.contains("SUCCESS: 7 rules found"), "{check}");
+    let test = promtool(&["test", "rules", "rules_test.yml"], dir.path());
+    assert!(test.contains("SUCCESS"), "{test}");
+
+    // The unit tests can fail: a threshold the tests do not expect breaks them.
+    let stricter = String::from_utf8(out.stdout).unwrap().replace(
+        "pgvitals_database_index_hit_ratio < 0.9",
+        "pgvitals_database_index_hit_ratio < 0.5",
+    );
+    std::fs::write(dir.path().join("rules.yml"), stricter).unwrap();
+    let failed = Command::new("promtool")
+        .args(["test", "rules", "rules_test.yml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !failed.status.success(),
+        "promtool accepted rules its tests do not describe"
+    );
+}

@@ -56,8 +56,9 @@ async fn lookups(dsn: &str, big: usize, hot: usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_index_larger_than_shared_buffers_shows_now_what_the_cumulative_ratio_hides() {
+/// A cluster with 1 MB of shared_buffers and a database `ratio`: table `big` (300,000 rows, an
+/// index 6x shared_buffers) and table `hot` (1,000 rows), statistics reset after the load.
+async fn ratio_fixture() -> Cluster {
     let cluster = tokio::task::spawn_blocking(|| {
         let c = Cluster::start(&["shared_buffers = 1MB"]).expect("starting PostgreSQL");
         prepare(&c);
@@ -90,6 +91,13 @@ async fn an_index_larger_than_shared_buffers_shows_now_what_the_cumulative_ratio
     stats.batch_execute("SELECT pg_stat_reset()").await.unwrap();
     // Before PostgreSQL 15 the statistics collector applies the reset asynchronously.
     wait_for_value(&stats, INSERTED, "the reset in the statistics", |v| v == 0).await;
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_larger_than_shared_buffers_shows_now_what_the_cumulative_ratio_hides() {
+    let cluster = ratio_fixture().await;
+    let admin = connect(&cluster.dsn("postgres", "postgres")).await;
     let app_dsn = cluster.dsn("postgres", "ratio");
     let monitor = connect(&cluster.dsn(MONITOR_ROLE, "ratio")).await;
     let version = server_version(&monitor).await;
@@ -134,7 +142,58 @@ async fn an_index_larger_than_shared_buffers_shows_now_what_the_cumulative_ratio
         value(&quiet, "pgvitals_index_hit_ratio", &[("index", "big_pkey")]),
         None
     );
-    drop((monitor, admin, stats));
+    drop((monitor, admin));
+    tokio::task::spawn_blocking(move || drop(cluster))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_hit_ratio_drop_fires_index_hit_ratio_low_naming_the_index() {
+    let cluster = ratio_fixture().await;
+    let daemon = start(config(
+        &cluster,
+        "ratio",
+        "collectors:\n  indexes: {interval: 1s}\nalerts:\n  evaluation_interval: 1s\n  builtin:\n    IndexHitRatioLow: {for: 0s}\n",
+    ))
+    .await;
+    wait_ready(&daemon).await;
+    // Random lookups in the index 6x larger than shared_buffers, until the alert fires.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workload = {
+        let stop = stop.clone();
+        let dsn = cluster.dsn("postgres", "ratio");
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                lookups(&dsn, 500, 50).await;
+            }
+        })
+    };
+    let doc = wait_for_alerts(
+        &daemon,
+        std::time::Duration::from_secs(60),
+        "IndexHitRatioLow",
+        |a| {
+            alerts_named(a, "IndexHitRatioLow")
+                .iter()
+                .any(|a| a["state"] == "firing" && a["labels"]["database"] == "ratio")
+        },
+    )
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    workload.await.unwrap();
+    let alerts = doc["data"]["alerts"].as_array().unwrap();
+    let alert = alerts_named(alerts, "IndexHitRatioLow")[0];
+    eprintln!("firing: {alert:#}");
+    let value: f64 = alert["value"].as_str().unwrap().parse().unwrap();
+    assert!(value < 0.9, "ratio {value}");
+    let worst = alert["annotations"]["worst_index"].as_str().unwrap();
+    assert!(
+        worst.starts_with("public.big_pkey on table big: "),
+        "the offending index is named: {worst}"
+    );
+    assert_eq!(alert["labels"]["severity"], "warning");
+    daemon.shutdown().await;
     tokio::task::spawn_blocking(move || drop(cluster))
         .await
         .unwrap();

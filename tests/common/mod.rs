@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod alertmanager;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,14 +116,76 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8(buf).expect("UTF-8 response");
+    parse_response(&buf)
+}
+
+/// (status, body) of a raw HTTP/1.1 response; a chunked body is decoded.
+pub fn parse_response(raw: &[u8]) -> (u16, String) {
+    let text = String::from_utf8(raw.to_vec()).expect("UTF-8 response");
     let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    (status, body.to_string())
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    if !chunked {
+        return (status, body.to_string());
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let (size, after) = rest.split_once("\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if size == 0 {
+            return (status, out);
+        }
+        out.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+}
+
+/// `GET path` answered 200 with JSON; returns it parsed.
+pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, body) = get(addr, path).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// Reads `/alerts` until `cond` holds, waking on every snapshot change (each evaluation is
+/// one); panics after `timeout`. Returns the matching alerts document.
+pub async fn wait_for_alerts(
+    daemon: &Daemon,
+    timeout: Duration,
+    what: &str,
+    cond: impl Fn(&[serde_json::Value]) -> bool,
+) -> serde_json::Value {
+    let mut changes = daemon.snapshot().subscribe();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        changes.borrow_and_update();
+        let doc = get_json(daemon.addr(), "/alerts").await;
+        if cond(doc["data"]["alerts"].as_array().expect("data.alerts")) {
+            return doc;
+        }
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
+            panic!("timed out after {timeout:?} waiting for {what}; last /alerts:\n{doc:#}");
+        }
+    }
+}
+
+/// The alerts of one rule in an `/alerts` list.
+pub fn alerts_named<'a>(alerts: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
+    alerts
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == name)
+        .collect()
 }
 
 /// Scrapes `/metrics` and parses it.

@@ -1,0 +1,120 @@
+//! A real Alertmanager (Debian's `prometheus-alertmanager`) for the delivery tests: started on a
+//! free 127.0.0.1 port with a throwaway storage directory and clustering off, killed on drop.
+//! `PGVITALS_ALERTMANAGER` names the binary; otherwise `prometheus-alertmanager` or
+//! `alertmanager` is taken from PATH. A missing binary fails the test loudly.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running Alertmanager.
+pub struct Alertmanager {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+fn binary() -> String {
+    if let Ok(b) = std::env::var("PGVITALS_ALERTMANAGER") {
+        return b;
+    }
+    for name in ["prometheus-alertmanager", "alertmanager"] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()));
+        if found {
+            return name.to_string();
+        }
+    }
+    panic!("Alertmanager is needed for this test (Debian package `prometheus-alertmanager`, or set PGVITALS_ALERTMANAGER)");
+}
+
+impl Alertmanager {
+    /// Starts one and waits until `/-/ready` answers.
+    pub async fn start() -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: nowhere\n  group_wait: 0s\nreceivers:\n  - name: nowhere\n",
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(binary())
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting Alertmanager");
+        let am = Alertmanager {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+                drop(s);
+                if super::get(addr, "/-/ready").await.0 == 200 {
+                    return am;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Alertmanager did not become ready on {addr} within 30 s"
+            );
+            // An external process: nothing to await but its port.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `GET /api/v2/alerts`: the alerts it holds that are not resolved.
+    pub async fn alerts(&self) -> Vec<serde_json::Value> {
+        let (status, body) = super::get(self.addr, "/api/v2/alerts").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("Alertmanager answers JSON")
+    }
+
+    /// Polls its API until `cond` holds (it has no change notification); panics after `timeout`.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        what: &str,
+        cond: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let alerts = self.alerts().await;
+            if cond(&alerts) {
+                return alerts;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what} in Alertmanager; it holds:\n{alerts:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
