@@ -183,15 +183,22 @@ pub fn humanize(v: f64) -> String {
             v /= 1000.0;
         }
     } else {
-        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-            if v.abs() >= 1.0 {
-                break;
-            }
-            prefix = p;
-            v *= 1000.0;
-        }
+        (v, prefix) = scale_up(v);
     }
     format!("{}{prefix}", go_g4(v))
+}
+
+/// A magnitude below 1 scaled into 1..1000 with its SI prefix (`m`, `u`, `n`, ...).
+fn scale_up(mut v: f64) -> (f64, &'static str) {
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    (v, prefix)
 }
 
 /// Prometheus' `humanizePercentage`: a ratio as a percentage, 4 significant digits.
@@ -222,15 +229,7 @@ pub fn humanize_duration(v: f64) -> String {
             format!("{sign}{}s", go_g4(v))
         };
     }
-    let mut v = v;
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if v.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        v *= 1000.0;
-    }
+    let (v, prefix) = scale_up(v);
     format!("{}{prefix}s", go_g4(v))
 }
 

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::engine::{Alert, Engine};
+use crate::metrics::write_label_value;
 use crate::rule_expr::promql_number;
 
 /// An RFC 3339 timestamp, as Prometheus' API writes them.
@@ -118,14 +119,14 @@ pub fn exposition(engine: &Engine) -> Bytes {
     for a in engine.active() {
         any = true;
         out.push_str("pgvitals_alerts{alertname=\"");
-        escape_into(&mut out, &a.rule);
+        write_label_value(&mut out, &a.rule);
         let _ = write!(out, "\",alertstate=\"{}\"", a.state.as_str());
         for (k, v) in &a.labels {
             if k == "alertname" || k == "alertstate" {
                 continue;
             }
             let _ = write!(out, ",{k}=\"");
-            escape_into(&mut out, v);
+            write_label_value(&mut out, v);
             out.push('"');
         }
         out.push_str("} 1\n");
@@ -134,17 +135,6 @@ pub fn exposition(engine: &Engine) -> Bytes {
         return Bytes::new();
     }
     Bytes::from(out)
-}
-
-fn escape_into(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]
