@@ -590,6 +590,24 @@ pub struct AlertmanagerConfig {
     /// A file whose first line is the bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_file: Option<PathBuf>,
+    /// TLS settings for `https://` URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsClientConfig>,
+}
+
+/// TLS settings of an HTTPS client.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsClientConfig {
+    /// CA certificates (PEM) to verify the server with, instead of the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM), for servers that ask for one; needs `key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
 }
 
 fn default_alertmanager_timeout() -> Dur {
@@ -1107,12 +1125,15 @@ impl Config {
                 ));
             }
             for (i, url) in am.urls.iter().enumerate() {
-                let rest = url.strip_prefix("http://").ok_or_else(|| {
-                    (
-                        format!("alertmanager.urls[{i}]"),
-                        format!("`{url}`: only http:// Alertmanager URLs are supported"),
-                    )
-                })?;
+                let rest = url
+                    .strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"))
+                    .ok_or_else(|| {
+                        (
+                            format!("alertmanager.urls[{i}]"),
+                            format!("`{url}` is not an http:// or https:// URL"),
+                        )
+                    })?;
                 if rest
                     .split('/')
                     .next()
@@ -1135,6 +1156,14 @@ impl Config {
                     return Err((
                         "alertmanager.basic_auth".into(),
                         "set exactly one of `password` and `password_file`".into(),
+                    ));
+                }
+            }
+            if let Some(t) = &am.tls {
+                if t.cert_file.is_some() != t.key_file.is_some() {
+                    return Err((
+                        "alertmanager.tls".into(),
+                        "`cert_file` and `key_file` go together".into(),
                     ));
                 }
             }

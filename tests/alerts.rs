@@ -271,6 +271,78 @@ async fn a_reload_keeps_active_at_and_applies_the_new_threshold() {
     daemon.shutdown().await;
 }
 
+/// Alertmanager behind TLS (a CA the test makes) and basic auth (bcrypt, as exporter-toolkit
+/// takes it): delivered with the right password; refused, retried and counted with a wrong one
+/// after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_over_tls_with_basic_auth() {
+    let cluster = shared_cluster();
+    let db = fresh_database(cluster, "tls").await;
+    let pki = common::tls::test_pki();
+    let hash = bcrypt::hash("am-secret-7", 4).unwrap();
+    let web = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  pgvitals: '{hash}'\n",
+        pki.cert.display(),
+        pki.key.display()
+    );
+    let am = Alertmanager::start_with_web_config(Some(&web)).await;
+    let url = format!("https://127.0.0.1:{}", am.addr().port());
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad) = (dir.path().join("good"), dir.path().join("bad"));
+    std::fs::write(&good, "am-secret-7\n").unwrap();
+    std::fs::write(&bad, "not-the-password\n").unwrap();
+    let yaml = |password_file: &std::path::Path| {
+        format!(
+            "listen: 127.0.0.1:0\ntargets:\n  - name: main\n    dsn: \"{}\"\ncollectors:\n  connection: {{interval: 1s}}\nalerts:\n  evaluation_interval: 1s\n  rules:\n    - alert: Reachable\n      expr: 'pgvitals_up == 1'\nalertmanager:\n  urls: ['{url}']\n  timeout: 2s\n  tls: {{ca_file: '{}'}}\n  basic_auth: {{username: pgvitals, password_file: '{}'}}\n",
+            cluster.dsn(MONITOR_ROLE, &db),
+            pki.ca.display(),
+            password_file.display()
+        )
+    };
+    let file = dir.path().join("pgvitals.yaml");
+    std::fs::write(&file, yaml(&good)).unwrap();
+    let daemon = pgvitals::daemon::Daemon::start_named(
+        pgvitals::config::Config::load(&file).unwrap(),
+        "pgvitals.yaml",
+    )
+    .await
+    .unwrap();
+    let sent = |m: &Metrics| {
+        m.get(
+            "pgvitals_alertmanager_notifications_total",
+            &[("alertmanager", &url)],
+        )
+        .unwrap_or(0.0)
+    };
+    let failed = |m: &Metrics| {
+        m.get(
+            "pgvitals_alertmanager_notifications_failed_total",
+            &[("alertmanager", &url)],
+        )
+        .unwrap_or(0.0)
+    };
+    let m = wait_for(&daemon, WAIT, "a delivery over TLS", |m| sent(m) >= 1.0).await;
+    assert_eq!(failed(&m), 0.0, "{}", m.text);
+
+    // The password file is re-read on reload: a wrong password is refused (401), retried and
+    // counted, and nothing more is delivered.
+    std::fs::write(&file, yaml(&bad)).unwrap();
+    daemon.reload_file(&file).unwrap();
+    let m = wait_for(&daemon, WAIT, "a refused delivery", |m| failed(m) >= 1.0).await;
+    let delivered = sent(&m);
+    let refused = failed(&m);
+    let m = wait_for(&daemon, WAIT, "more refused deliveries", |m| {
+        failed(m) >= refused + 2.0
+    })
+    .await;
+    assert_eq!(
+        sent(&m),
+        delivered,
+        "nothing delivered with a wrong password"
+    );
+    daemon.shutdown().await;
+}
+
 #[test]
 fn the_schema_refuses_what_prometheus_would_not_send() {
     let good = serde_json::json!({"status": "success", "data": {"alerts": [{

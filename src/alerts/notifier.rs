@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -25,7 +26,7 @@ use tracing::{debug, warn};
 
 use super::api::rfc3339;
 use super::engine::{Alert, Engine, Labels};
-use crate::config::{read_secret_file, Config};
+use crate::config::{read_secret_file, Config, TlsClientConfig};
 use crate::telemetry::Telemetry;
 
 /// How far ahead a firing alert's `endsAt` is set, in evaluation intervals (at least a minute
@@ -81,12 +82,71 @@ impl Batch {
     }
 }
 
-/// Where and how to deliver, with secrets read.
-#[derive(Debug)]
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Where and how to deliver: URLs, secrets read, and an HTTP(S) client with the TLS settings.
 pub struct Delivery {
     urls: Vec<String>,
     timeout: Duration,
     authorization: Option<String>,
+    client: HttpClient,
+}
+
+/// The TLS client settings: the system's CA certificates, or only `ca_file`'s; a client
+/// certificate when configured.
+fn tls_client(tls: Option<&TlsClientConfig>) -> anyhow::Result<rustls::ClientConfig> {
+    use anyhow::Context;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?;
+    let builder = match tls.and_then(|t| t.ca_file.as_ref()) {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca).with_context(|| {
+                format!("alertmanager.tls.ca_file: cannot read `{}`", ca.display())
+            })? {
+                let cert = cert.with_context(|| {
+                    format!("alertmanager.tls.ca_file: `{}` is not PEM", ca.display())
+                })?;
+                roots.add(cert).with_context(|| {
+                    format!(
+                        "alertmanager.tls.ca_file: a certificate in `{}`",
+                        ca.display()
+                    )
+                })?;
+            }
+            anyhow::ensure!(
+                !roots.is_empty(),
+                "alertmanager.tls.ca_file: `{}` holds no certificate",
+                ca.display()
+            );
+            builder.with_root_certificates(roots)
+        }
+        None => builder
+            .with_native_roots()
+            .context("loading the system's CA certificates")?,
+    };
+    let (Some(cert), Some(key)) = (
+        tls.and_then(|t| t.cert_file.as_ref()),
+        tls.and_then(|t| t.key_file.as_ref()),
+    ) else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| {
+            format!(
+                "alertmanager.tls.cert_file: cannot read `{}`",
+                cert.display()
+            )
+        })?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("alertmanager.tls.key_file: cannot read `{}`", key.display()))?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .context("alertmanager.tls: the client certificate and key do not go together")
 }
 
 impl Delivery {
@@ -116,6 +176,15 @@ impl Delivery {
             secret(&am.bearer_token, &am.bearer_token_file, "bearer_token_file")?
                 .map(|t| format!("Bearer {t}"))
         };
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(am.timeout.0));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_client(am.tls.as_ref())?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         Ok(Some(Delivery {
             urls: am
                 .urls
@@ -124,6 +193,7 @@ impl Delivery {
                 .collect(),
             timeout: am.timeout.0,
             authorization,
+            client: Client::builder(TokioExecutor::new()).build(https),
         }))
     }
 }
@@ -152,7 +222,6 @@ pub fn base64(input: &[u8]) -> String {
 
 /// Posts batches to every configured Alertmanager.
 pub struct Notifier {
-    client: Client<HttpConnector, Full<Bytes>>,
     sent: IntCounterVec,
     failed: IntCounterVec,
     alerts_sent: IntCounterVec,
@@ -166,11 +235,7 @@ impl Notifier {
             telemetry.register(Box::new(c.clone()))?;
             Ok(c)
         };
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        http.set_nodelay(true);
         Ok(Notifier {
-            client: Client::builder(TokioExecutor::new()).build(http),
             sent: counter(
                 "pgvitals_alertmanager_notifications_total",
                 "Batches of alerts Alertmanager accepted.",
@@ -246,7 +311,7 @@ impl Notifier {
                 }
                 Ok(Err(e)) => {
                     self.failed.with_label_values(&[&url]).inc();
-                    warn!(alertmanager = %url, error = %e, retry_in = ?backoff, "delivering alerts failed");
+                    warn!(alertmanager = %url, error = format!("{e:#}"), retry_in = ?backoff, "delivering alerts failed");
                 }
                 Err(_) => {
                     self.failed.with_label_values(&[&url]).inc();
@@ -272,7 +337,7 @@ impl Notifier {
         if let Some(a) = &d.authorization {
             req = req.header(AUTHORIZATION, a);
         }
-        let resp = self.client.request(req.body(Full::new(body))?).await?;
+        let resp = d.client.request(req.body(Full::new(body))?).await?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());

@@ -31,6 +31,12 @@ fn binary() -> String {
 impl Alertmanager {
     /// Starts one and waits until `/-/ready` answers.
     pub async fn start() -> Alertmanager {
+        Alertmanager::start_with_web_config(None).await
+    }
+
+    /// Starts one with an exporter-toolkit web configuration (TLS, basic auth) and waits
+    /// until it accepts connections (with TLS on, the plain-HTTP readiness probe cannot ask).
+    pub async fn start_with_web_config(web: Option<&str>) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(
@@ -44,7 +50,13 @@ impl Alertmanager {
             .unwrap()
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(binary())
+        let mut cmd = Command::new(binary());
+        if let Some(web) = web {
+            let file = dir.path().join("web.yml");
+            std::fs::write(&file, web).unwrap();
+            cmd.arg(format!("--web.config.file={}", file.display()));
+        }
+        let child = cmd
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.path={}",
@@ -65,7 +77,7 @@ impl Alertmanager {
         loop {
             if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
                 drop(s);
-                if super::get(addr, "/-/ready").await.0 == 200 {
+                if web.is_some() || super::get(addr, "/-/ready").await.0 == 200 {
                     return am;
                 }
             }
@@ -76,6 +88,11 @@ impl Alertmanager {
             // An external process: nothing to await but its port.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Its base URL.
