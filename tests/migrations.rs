@@ -1,5 +1,6 @@
-//! The migrations collector against a real server: a DDL transaction blocking a reader, index
-//! build progress, and an Alembic revision change with its duration.
+//! The migrations collector against a real server: a DDL transaction blocking a reader (and
+//! firing `MigrationTooSlow`), index build progress, and an Alembic revision change with its
+//! duration.
 
 mod common;
 
@@ -26,11 +27,17 @@ async fn a_running_ddl_shows_its_age_and_the_session_it_blocks() {
     let daemon = start(config(
         cluster,
         &db,
-        "collectors:\n  migrations: { interval: 1s }\n",
+        "collectors:\n  migrations: { interval: 1s }\nthresholds:\n  migration_duration: 2s\nalerts:\n  evaluation_interval: 1s\n",
     ))
     .await;
     wait_ready(&daemon).await;
     let base = [("target", "main"), ("database", db.as_str())];
+    let too_slow = |alerts: &[serde_json::Value]| {
+        alerts_named(alerts, "MigrationTooSlow")
+            .into_iter()
+            .find(|a| a["labels"]["database"] == db.as_str())
+            .cloned()
+    };
     let get = |m: &Metrics, name: &str| m.get(name, &base).unwrap_or(-1.0);
 
     let migrator = connect(&cluster.dsn("postgres", &db)).await;
@@ -75,6 +82,18 @@ async fn a_running_ddl_shows_its_age_and_the_session_it_blocks() {
     let running = &v["databases"][0]["running"][0];
     assert_eq!(running["kind"], "alter", "{body}");
     assert_eq!(running["blocked_sessions"], 1, "{body}");
+    // Past the 2 s target: MigrationTooSlow fires (its `for` is 0s).
+    let doc = wait_for_alerts(&daemon, WAIT, "MigrationTooSlow", |a| {
+        too_slow(a).is_some_and(|a| a["state"] == "firing")
+    })
+    .await;
+    let alert = too_slow(doc["data"]["alerts"].as_array().unwrap()).unwrap();
+    let value: f64 = alert["value"].as_str().unwrap().parse().unwrap();
+    assert!(value > 2.0, "{alert:#}");
+    assert!(alert["annotations"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("should finish within 2s"));
 
     migrator.batch_execute("COMMIT").await.unwrap();
     assert_eq!(blocked_select.await.unwrap().unwrap(), 1);
@@ -82,6 +101,10 @@ async fn a_running_ddl_shows_its_age_and_the_session_it_blocks() {
         get(m, "pgvitals_migrations_running") == 0.0
             && get(m, "pgvitals_migration_blocked_sessions") == 0.0
             && get(m, "pgvitals_migration_longest_running_seconds") == 0.0
+    })
+    .await;
+    wait_for_alerts(&daemon, WAIT, "MigrationTooSlow resolved", |a| {
+        too_slow(a).is_none()
     })
     .await;
     daemon.shutdown().await;
