@@ -319,6 +319,10 @@ enum PollOutcome {
 
 impl CollectorLoop {
     async fn run(mut self) {
+        let k = &self.key;
+        self.snapshot
+            .telemetry()
+            .init_collector(&k.target, &k.database, k.collector);
         let interval = self.spec.interval;
         let max_offset = (interval / 10).min(Duration::from_secs(5));
         let offset = max_offset.mul_f64(fastrand::f64());

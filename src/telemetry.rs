@@ -174,6 +174,18 @@ impl Telemetry {
         let _ = self.server_supported.remove_label_values(&[target]);
     }
 
+    /// Creates a collector's counters at zero, so `rate()` and dashboards see them before the
+    /// first error or skipped tick.
+    pub fn init_collector(&self, target: &str, database: &str, collector: &str) {
+        let l = [target, database, collector];
+        self.collector_polls.with_label_values(&l);
+        self.collector_errors.with_label_values(&l);
+        for reason in ["busy", "target_down"] {
+            self.collector_skipped
+                .with_label_values(&[target, database, collector, reason]);
+        }
+    }
+
     /// Drops the series of one collector on one database (no longer polled).
     pub fn forget_collector(&self, target: &str, database: &str, collector: &str) {
         let l = [target, database, collector];

@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod alertmanager;
+pub mod prometheus;
 pub mod tls;
 
 use std::collections::BTreeMap;
