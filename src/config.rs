@@ -83,6 +83,18 @@ pub struct Config {
     /// Where firing and resolved alerts are delivered; none by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// The HTTP server: TLS, authentication, limits, lifecycle endpoints.
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// `web:`: how the HTTP server is exposed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Serve `POST /-/reload` (re-read the configuration file), like Prometheus'
+    /// `--web.enable-lifecycle`. Off by default.
+    pub enable_lifecycle: bool,
 }
 
 fn default_max_concurrent_polls() -> usize {

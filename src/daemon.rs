@@ -1,19 +1,22 @@
 //! The running daemon: scheduler, alert engine and HTTP server wired to one snapshot.
 //!
 //! `pgvitals run` and `pgvitals demo` start a [`Daemon`] and wait for a signal (SIGHUP
-//! reloads the configuration); the integration tests start one in-process on a free port.
+//! reloads the configuration, as does `POST /-/reload` when `web.enable_lifecycle` is on); the
+//! integration tests start one in-process on a free port.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::alerts::Alerts;
 use crate::config::Config;
+use crate::scheduler::{Changes, Scheduler};
 use crate::snapshot::Snapshot;
 use crate::telemetry::Telemetry;
 use crate::{http, scheduler};
@@ -21,39 +24,101 @@ use crate::{http, scheduler};
 /// A started daemon.
 pub struct Daemon {
     addr: SocketAddr,
-    snapshot: Arc<Snapshot>,
-    alerts: Arc<Alerts>,
-    config: Mutex<Config>,
+    control: Arc<Control>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// What a reload changes: the running configuration, the scheduler and the alert rules.
+struct Control {
+    source: Option<PathBuf>,
+    snapshot: Arc<Snapshot>,
+    alerts: Arc<Alerts>,
+    running: Mutex<Option<(Config, Scheduler)>>,
+}
+
+impl Control {
+    async fn reload(&self, config: Config) -> anyhow::Result<Changes> {
+        let result = self.apply(config).await;
+        self.snapshot.telemetry().reloaded(result.is_ok());
+        self.snapshot.bump();
+        result
+    }
+
+    async fn apply(&self, config: Config) -> anyhow::Result<Changes> {
+        // Everything that can fail comes first: nothing changes unless all of it succeeds.
+        let targets = config.resolve_targets().context("resolving targets")?;
+        let mut running = self.running.lock().await;
+        let Some((current, scheduler)) = running.as_mut() else {
+            anyhow::bail!("the daemon is shutting down");
+        };
+        self.alerts.reload(&config)?;
+        let changes = scheduler.apply(&config, targets).await;
+        if current.listen != config.listen || current.web != config.web {
+            warn!("configuration reloaded; changes to `listen` and `web` need a restart");
+        }
+        info!(
+            added = changes.added.join(","),
+            removed = changes.removed.join(","),
+            restarted = changes.restarted.join(","),
+            "configuration reloaded"
+        );
+        *current = config;
+        Ok(changes)
+    }
+
+    async fn reload_file(&self) -> anyhow::Result<Changes> {
+        let Some(path) = &self.source else {
+            anyhow::bail!("the daemon was not started from a configuration file");
+        };
+        match Config::load(path) {
+            Ok(config) => self.reload(config).await,
+            Err(e) => {
+                self.snapshot.telemetry().reloaded(false);
+                self.snapshot.bump();
+                Err(e.into())
+            }
+        }
+    }
 }
 
 impl Daemon {
     /// Binds the listen address and starts polling every target.
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
-        Daemon::start_named(config, "<inline>").await
+        Daemon::start_inner(config, None).await
     }
 
-    /// [`Daemon::start`] with the name of the configuration file (shown by `/rules`).
-    pub async fn start_named(config: Config, source: &str) -> anyhow::Result<Daemon> {
+    /// [`Daemon::start`] with the configuration file it came from: `/rules` names it, and
+    /// SIGHUP or `POST /-/reload` ([`Daemon::reload_file`]) re-read it.
+    pub async fn start_from_file(config: Config, path: &Path) -> anyhow::Result<Daemon> {
+        Daemon::start_inner(config, Some(path.to_path_buf())).await
+    }
+
+    async fn start_inner(config: Config, source: Option<PathBuf>) -> anyhow::Result<Daemon> {
         let targets = config.resolve_targets().context("resolving targets")?;
         let telemetry = Arc::new(Telemetry::new(
             config.thresholds.connection_acquisition.0.as_secs_f64(),
         ));
         let snapshot = Arc::new(Snapshot::new(telemetry));
-        let alerts = Alerts::new(&config, snapshot.clone(), source).context("alert rules")?;
+        let source_name = source
+            .as_ref()
+            .map_or("<inline>".to_string(), |p| p.display().to_string());
+        let alerts = Alerts::new(&config, snapshot.clone(), &source_name).context("alert rules")?;
         let listener = http::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (shutdown, rx) = watch::channel(false);
         let targets_len = targets.len();
-        let mut tasks = scheduler::spawn(&config, targets, snapshot.clone(), rx.clone());
-        tasks.push(tokio::spawn(alerts.clone().run(rx.clone())));
+        let scheduler = Scheduler::start(&config, targets, snapshot.clone());
+        let (reload_tx, mut reload_rx) = mpsc::channel::<http::ReloadRequest>(4);
+        let lifecycle = config.web.enable_lifecycle.then_some(reload_tx);
+        let mut tasks = vec![tokio::spawn(alerts.clone().run(rx.clone()))];
         tasks.push(tokio::spawn(http::serve(
             listener,
             snapshot.clone(),
             alerts.clone(),
+            lifecycle,
             rx,
         )));
         match config.shard {
@@ -63,11 +128,25 @@ impl Daemon {
             None => info!(%addr, targets = targets_len, "pgvitals listening"),
         }
         snapshot.telemetry().reloaded(true);
-        Ok(Daemon {
-            addr,
+        let control = Arc::new(Control {
+            source,
             snapshot,
             alerts,
-            config: Mutex::new(config),
+            running: Mutex::new(Some((config, scheduler))),
+        });
+        let c = control.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(reply) = reload_rx.recv().await {
+                let result = c.reload_file().await;
+                if let Err(e) = &result {
+                    error!("configuration reload refused, the running configuration stays: {e:#}");
+                }
+                let _ = reply.send(result.map(|_| ()).map_err(|e| format!("{e:#}")));
+            }
+        }));
+        Ok(Daemon {
+            addr,
+            control,
             shutdown,
             tasks,
         })
@@ -80,88 +159,51 @@ impl Daemon {
 
     /// The snapshot (for in-process readers and tests).
     pub fn snapshot(&self) -> &Arc<Snapshot> {
-        &self.snapshot
+        &self.control.snapshot
     }
 
     /// The alert engine (for in-process readers and tests).
     pub fn alerts(&self) -> &Arc<Alerts> {
-        &self.alerts
+        &self.control.alerts
     }
 
-    /// Applies a new configuration: alert rules, thresholds, evaluation and Alertmanager
-    /// settings take effect at once, and firing alerts keep their `activeAt`. Changes to
-    /// `listen`, targets, connections or collectors are reported and take effect at the next
-    /// start. On error nothing changes; either way `pgvitals_config_last_reload_successful`
-    /// says how it went.
-    pub fn reload(&self, config: Config) -> anyhow::Result<()> {
-        let result = self.alerts.reload(&config);
-        self.snapshot.telemetry().reloaded(result.is_ok());
-        self.snapshot.bump();
-        result?;
-        let mut current = self.config.lock().unwrap();
-        let mut restart = Vec::new();
-        if current.listen != config.listen {
-            restart.push("listen");
-        }
-        if yaml(&current.targets) != yaml(&config.targets) || current.shard != config.shard {
-            restart.push("targets");
-        }
-        if yaml(&current.connections) != yaml(&config.connections)
-            || current.max_concurrent_polls != config.max_concurrent_polls
-        {
-            restart.push("connections");
-        }
-        if yaml(&current.collectors) != yaml(&config.collectors)
-            || yaml(&current.thresholds.query_latency) != yaml(&config.thresholds.query_latency)
-        {
-            restart.push("collectors");
-        }
-        if restart.is_empty() {
-            info!("configuration reloaded");
-        } else {
-            warn!(
-                changed = restart.join(", "),
-                "configuration reloaded: alert rules and thresholds apply now; these changes need a restart"
-            );
-        }
-        *current = config;
-        Ok(())
+    /// Applies a new configuration. Targets added are started, removed ones stopped (their
+    /// series removed), changed ones restarted; the others keep running untouched (pools,
+    /// statement deltas, alert states). Collector, connection or concurrency changes restart
+    /// every target. Alert rules and thresholds apply at the next evaluation, firing alerts
+    /// keeping their `activeAt`. `listen` and `web` changes need a restart. When anything
+    /// fails (a password file, a secret of the Alertmanager settings) nothing changes; either
+    /// way `pgvitals_config_last_reload_successful` says how it went.
+    pub async fn reload(&self, config: Config) -> anyhow::Result<Changes> {
+        self.control.reload(config).await
     }
 
-    /// Re-reads the configuration file and applies it ([`Daemon::reload`]). A file that does
+    /// Re-reads the configuration file the daemon started from and applies it. A file that does
     /// not parse or validate is refused with its `file:line:col: key` error and the running
     /// configuration stays untouched.
-    pub fn reload_file(&self, path: &std::path::Path) -> anyhow::Result<()> {
-        match Config::load(path) {
-            Ok(config) => self.reload(config),
-            Err(e) => {
-                self.snapshot.telemetry().reloaded(false);
-                self.snapshot.bump();
-                Err(e.into())
-            }
-        }
+    pub async fn reload_file(&self) -> anyhow::Result<Changes> {
+        self.control.reload_file().await
     }
 
     /// Stops polling and serving; in-flight polls get [`scheduler::SHUTDOWN_GRACE`].
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let all = futures_join_all(self.tasks);
+        let scheduler = self.control.running.lock().await.take();
+        let all = async move {
+            if let Some((_, s)) = scheduler {
+                s.stop().await;
+            }
+            for t in self.tasks {
+                t.abort();
+                let _ = t.await;
+            }
+        };
         if tokio::time::timeout(scheduler::SHUTDOWN_GRACE + Duration::from_secs(1), all)
             .await
             .is_err()
         {
             tracing::warn!("shutdown grace period passed; exiting with polls still running");
         }
-    }
-}
-
-fn yaml<T: serde::Serialize>(v: &T) -> String {
-    serde_yaml_ng::to_string(v).unwrap_or_default()
-}
-
-async fn futures_join_all(tasks: Vec<JoinHandle<()>>) {
-    for t in tasks {
-        let _ = t.await;
     }
 }
 

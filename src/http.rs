@@ -20,7 +20,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
 use crate::alerts::Alerts;
@@ -32,11 +32,16 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves until `shutdown` turns true.
+/// A request to re-read the configuration file; the reply says how it went.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// Serves until `shutdown` turns true. With `lifecycle`, `POST /-/reload` sends reload requests
+/// there.
 pub async fn serve(
     listener: TcpListener,
     snapshot: Arc<Snapshot>,
     alerts: Arc<Alerts>,
+    lifecycle: Option<mpsc::Sender<ReloadRequest>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -52,11 +57,18 @@ pub async fn serve(
         };
         let snapshot = snapshot.clone();
         let alerts = alerts.clone();
+        let lifecycle = lifecycle.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
+            let service = service_fn(move |req: Request<Incoming>| {
                 let snapshot = snapshot.clone();
                 let alerts = alerts.clone();
-                async move { Ok::<_, Infallible>(route(&req, &snapshot, &alerts)) }
+                let lifecycle = lifecycle.clone();
+                async move {
+                    if req.uri().path() == "/-/reload" {
+                        return Ok::<_, Infallible>(reload(&req, lifecycle).await);
+                    }
+                    Ok::<_, Infallible>(route(&req, &snapshot, &alerts))
+                }
             });
             if let Err(e) = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -147,6 +159,35 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot, alerts: &Alerts) -> Respo
             r
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// `POST /-/reload` (only with `web.enable_lifecycle: true`): re-reads the configuration file;
+/// 200 when applied, 500 with the error when refused.
+async fn reload(
+    req: &Request<Incoming>,
+    lifecycle: Option<mpsc::Sender<ReloadRequest>>,
+) -> Response<Chunks> {
+    let Some(lifecycle) = lifecycle else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "lifecycle endpoints are off (web.enable_lifecycle: false)\n",
+        );
+    };
+    if req.method() != Method::POST && req.method() != Method::PUT {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only POST or PUT\n");
+    }
+    let (tx, rx) = oneshot::channel();
+    if lifecycle.send(tx).await.is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match rx.await {
+        Ok(Ok(())) => text(StatusCode::OK, "configuration reloaded\n"),
+        Ok(Err(e)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("configuration reload refused: {e}\n"),
+        ),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
     }
 }
 

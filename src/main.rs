@@ -104,17 +104,20 @@ fn main() -> ExitCode {
                 }
             };
             runtime(async move {
-                let daemon = Daemon::start_named(config, &path.display().to_string()).await?;
+                // Before anything is logged as listening: SIGHUP's default action ends the process.
                 let mut hangup = signal(SignalKind::hangup())?;
+                let daemon = Daemon::start_from_file(config, &path).await?;
                 let stop = wait_for_signal();
                 tokio::pin!(stop);
                 loop {
                     tokio::select! {
                         _ = &mut stop => break,
-                        _ = hangup.recv() => match daemon.reload_file(&path) {
-                            Ok(()) => {}
-                            Err(e) => tracing::error!("configuration reload refused, the running configuration stays: {e:#}"),
-                        },
+                        _ = hangup.recv() => {
+                            tracing::info!("SIGHUP received, reloading {}", path.display());
+                            if let Err(e) = daemon.reload_file().await {
+                                tracing::error!("configuration reload refused, the running configuration stays: {e:#}");
+                            }
+                        }
                     }
                 }
                 daemon.shutdown().await;

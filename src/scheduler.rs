@@ -14,6 +14,7 @@
 //! snapshot; a failed poll removes it, so no stale number is served as current.
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -33,40 +34,198 @@ use crate::snapshot::{Snapshot, SourceKey};
 /// How long in-flight polls get to finish at shutdown before they are cancelled.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Starts one supervisor per target. They stop when `shutdown` turns true.
-pub fn spawn(
-    config: &Config,
-    targets: Vec<ResolvedTarget>,
+/// The running supervisors, one per target. [`Scheduler::apply`] starts, stops and restarts
+/// them when the configuration is reloaded, leaving the unchanged ones alone (their pools,
+/// their statement deltas, their alert states).
+pub struct Scheduler {
     snapshot: Arc<Snapshot>,
-    shutdown: watch::Receiver<bool>,
-) -> Vec<JoinHandle<()>> {
-    let permits = Arc::new(Semaphore::new(config.max_concurrent_polls));
-    let specs: Arc<Vec<Arc<Spec>>> = Arc::new(
-        crate::collectors::registry(&config.collectors, &config.thresholds)
-            .into_iter()
-            .map(Arc::new)
-            .collect(),
-    );
-    targets
-        .into_iter()
-        .map(|target| {
-            snapshot.expect_target(&target.name);
-            let sup = Supervisor {
-                state: Arc::new(TargetState {
-                    target,
-                    up: AtomicBool::new(false),
-                    server_version: AtomicI32::new(0),
-                }),
-                connections: config.connections.clone(),
-                probe_interval: config.collectors.connection.interval.0,
-                specs: specs.clone(),
-                snapshot: snapshot.clone(),
-                shutdown: shutdown.clone(),
-                permits: permits.clone(),
-            };
-            tokio::spawn(sup.run())
-        })
-        .collect()
+    shared: Shared,
+    running: BTreeMap<String, Running>,
+}
+
+/// What every supervisor of one configuration shares.
+#[derive(Clone)]
+struct Shared {
+    permits: Arc<Semaphore>,
+    specs: Arc<Vec<Arc<Spec>>>,
+    connections: ConnectionsConfig,
+    probe_interval: Duration,
+    /// Identifies the settings above: a change restarts every target.
+    fingerprint: u64,
+}
+
+impl Shared {
+    fn new(config: &Config) -> Shared {
+        Shared {
+            permits: Arc::new(Semaphore::new(config.max_concurrent_polls)),
+            specs: Arc::new(
+                crate::collectors::registry(&config.collectors, &config.thresholds)
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect(),
+            ),
+            connections: config.connections.clone(),
+            probe_interval: config.collectors.connection.interval.0,
+            fingerprint: settings_fingerprint(config),
+        }
+    }
+}
+
+fn settings_fingerprint(config: &Config) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for part in [
+        serde_yaml_ng::to_string(&config.collectors),
+        serde_yaml_ng::to_string(&config.connections),
+        serde_yaml_ng::to_string(&config.thresholds.query_latency),
+    ] {
+        part.unwrap_or_default().hash(&mut h);
+    }
+    config.max_concurrent_polls.hash(&mut h);
+    h.finish()
+}
+
+/// Identifies what a target connects to and polls (password included): a change restarts it.
+fn target_fingerprint(t: &ResolvedTarget) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{:?}", t.pg.get_hosts()).hash(&mut h);
+    t.pg.get_ports().hash(&mut h);
+    t.pg.get_user().hash(&mut h);
+    t.pg.get_password().hash(&mut h);
+    t.pg.get_dbname().hash(&mut h);
+    t.pg.get_options().hash(&mut h);
+    format!("{:?}", t.pg.get_ssl_mode()).hash(&mut h);
+    t.primary_database.hash(&mut h);
+    format!("{:?}", t.databases).hash(&mut h);
+    h.finish()
+}
+
+struct Running {
+    fingerprint: u64,
+    stop: watch::Sender<bool>,
+    removed: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Targets started.
+    pub added: Vec<String>,
+    /// Targets stopped (their series removed).
+    pub removed: Vec<String>,
+    /// Targets restarted because their connection, databases or the collector settings changed.
+    pub restarted: Vec<String>,
+}
+
+impl Scheduler {
+    /// Starts one supervisor per target.
+    pub fn start(
+        config: &Config,
+        targets: Vec<ResolvedTarget>,
+        snapshot: Arc<Snapshot>,
+    ) -> Scheduler {
+        let mut s = Scheduler {
+            snapshot,
+            shared: Shared::new(config),
+            running: BTreeMap::new(),
+        };
+        for t in targets {
+            s.start_target(t);
+        }
+        s
+    }
+
+    fn start_target(&mut self, target: ResolvedTarget) {
+        self.snapshot.expect_target(&target.name);
+        let (stop, shutdown) = watch::channel(false);
+        let removed = Arc::new(AtomicBool::new(false));
+        let name = target.name.clone();
+        let fingerprint = target_fingerprint(&target);
+        let sup = Supervisor {
+            state: Arc::new(TargetState {
+                target,
+                up: AtomicBool::new(false),
+                server_version: AtomicI32::new(0),
+            }),
+            connections: self.shared.connections.clone(),
+            probe_interval: self.shared.probe_interval,
+            specs: self.shared.specs.clone(),
+            snapshot: self.snapshot.clone(),
+            shutdown,
+            permits: self.shared.permits.clone(),
+            removed: removed.clone(),
+        };
+        let handle = tokio::spawn(sup.run());
+        self.running.insert(
+            name,
+            Running {
+                fingerprint,
+                stop,
+                removed,
+                handle,
+            },
+        );
+    }
+
+    async fn stop_target(&mut self, name: &str, remove: bool) {
+        if let Some(r) = self.running.remove(name) {
+            r.removed.store(remove, Ordering::Relaxed);
+            let _ = r.stop.send(true);
+            let _ = r.handle.await;
+        }
+    }
+
+    /// Applies a reloaded configuration: starts new targets, stops removed ones, restarts
+    /// changed ones (all of them when collector, connection or concurrency settings changed);
+    /// the others keep running untouched.
+    pub async fn apply(&mut self, config: &Config, targets: Vec<ResolvedTarget>) -> Changes {
+        let mut changes = Changes::default();
+        let shared = Shared::new(config);
+        let restart_all = shared.fingerprint != self.shared.fingerprint;
+        if restart_all {
+            self.shared = shared;
+        }
+        let wanted: BTreeMap<String, ResolvedTarget> =
+            targets.into_iter().map(|t| (t.name.clone(), t)).collect();
+        let gone: Vec<String> = self
+            .running
+            .keys()
+            .filter(|n| !wanted.contains_key(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            info!(target_name = %name, "target removed from the configuration; stopping it");
+            self.stop_target(&name, true).await;
+            changes.removed.push(name);
+        }
+        for (name, t) in wanted {
+            match self.running.get(&name) {
+                Some(r) if !restart_all && r.fingerprint == target_fingerprint(&t) => {}
+                Some(_) => {
+                    info!(target_name = %name, "target settings changed; restarting it");
+                    self.stop_target(&name, true).await;
+                    self.start_target(t);
+                    changes.restarted.push(name);
+                }
+                None => {
+                    info!(target_name = %name, "target added to the configuration; starting it");
+                    self.start_target(t);
+                    changes.added.push(name);
+                }
+            }
+        }
+        changes
+    }
+
+    /// Stops every target (their in-flight polls get [`SHUTDOWN_GRACE`]).
+    pub async fn stop(mut self) {
+        for r in self.running.values() {
+            let _ = r.stop.send(true);
+        }
+        for (_, r) in std::mem::take(&mut self.running) {
+            let _ = r.handle.await;
+        }
+    }
 }
 
 /// What the collector loops of a target share.
@@ -84,6 +243,8 @@ struct Supervisor {
     snapshot: Arc<Snapshot>,
     shutdown: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
+    /// Set when the target leaves the configuration: its series go with it.
+    removed: Arc<AtomicBool>,
 }
 
 /// The loops polling one database, and its pool.
@@ -184,6 +345,15 @@ impl Supervisor {
             if *self.shutdown.borrow() {
                 break;
             }
+        }
+        if self.removed.load(Ordering::Relaxed) {
+            let all: Vec<String> = loops.keys().cloned().collect();
+            for db in all {
+                self.stop_database(&mut loops, &db);
+            }
+            telemetry.forget_target(&name);
+            self.snapshot.remove_target(&name);
+            return;
         }
         let handles: Vec<_> = loops
             .into_values()

@@ -187,7 +187,7 @@ async fn a_reload_keeps_active_at_and_applies_the_new_threshold() {
     let file = dir.path().join("pgvitals.yaml");
     std::fs::write(&file, yaml("1us")).unwrap();
     let config = pgvitals::config::Config::load(&file).unwrap();
-    let daemon = pgvitals::daemon::Daemon::start_named(config, &file.display().to_string())
+    let daemon = pgvitals::daemon::Daemon::start_from_file(config, &file)
         .await
         .unwrap();
     let firing = |a: &[Value]| {
@@ -219,7 +219,7 @@ async fn a_reload_keeps_active_at_and_applies_the_new_threshold() {
 
     // A new threshold the alert still breaks: same alert, same activeAt, new threshold.
     std::fs::write(&file, yaml("2us")).unwrap();
-    daemon.reload_file(&file).unwrap();
+    daemon.reload_file().await.unwrap();
     assert_eq!(threshold(&get_json(daemon.addr(), "/rules").await), 2e-6);
     let evaluations = |m: &Metrics| m.get("pgvitals_alert_evaluations_total", &[]).unwrap();
     let before = evaluations(&scrape(daemon.addr()).await);
@@ -242,7 +242,7 @@ async fn a_reload_keeps_active_at_and_applies_the_new_threshold() {
         yaml("2us").replace("evaluation_interval: 1s", "evaluation_intervall: 1s"),
     )
     .unwrap();
-    let err = daemon.reload_file(&file).unwrap_err().to_string();
+    let err = daemon.reload_file().await.unwrap_err().to_string();
     assert!(
         err.contains(&format!("{}:10:", file.display())) && err.contains("evaluation_intervall"),
         "{err}"
@@ -258,7 +258,7 @@ async fn a_reload_keeps_active_at_and_applies_the_new_threshold() {
 
     // A threshold nothing breaks: the alert resolves at the next evaluation.
     std::fs::write(&file, yaml("10s")).unwrap();
-    daemon.reload_file(&file).unwrap();
+    daemon.reload_file().await.unwrap();
     wait_for_alerts(&daemon, WAIT, "ConnectionAcquisitionSlow resolved", |a| {
         alerts_named(a, "ConnectionAcquisitionSlow").is_empty()
     })
@@ -301,9 +301,9 @@ async fn delivery_over_tls_with_basic_auth() {
     };
     let file = dir.path().join("pgvitals.yaml");
     std::fs::write(&file, yaml(&good)).unwrap();
-    let daemon = pgvitals::daemon::Daemon::start_named(
+    let daemon = pgvitals::daemon::Daemon::start_from_file(
         pgvitals::config::Config::load(&file).unwrap(),
-        "pgvitals.yaml",
+        &file,
     )
     .await
     .unwrap();
@@ -327,7 +327,7 @@ async fn delivery_over_tls_with_basic_auth() {
     // The password file is re-read on reload: a wrong password is refused (401), retried and
     // counted, and nothing more is delivered.
     std::fs::write(&file, yaml(&bad)).unwrap();
-    daemon.reload_file(&file).unwrap();
+    daemon.reload_file().await.unwrap();
     let m = wait_for(&daemon, WAIT, "a refused delivery", |m| failed(m) >= 1.0).await;
     let delivered = sent(&m);
     let refused = failed(&m);

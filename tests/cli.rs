@@ -209,3 +209,80 @@ fn rules_pass_promtool_check_and_the_shipped_rule_tests() {
         "promtool accepted rules its tests do not describe"
     );
 }
+
+/// `pgvitals run` on SIGHUP: a broken file is refused with its location in the log and
+/// `pgvitals_config_last_reload_successful 0`, the process keeps serving; a good file applies.
+/// The target is unreachable on purpose: a down database is a metric, not a reason to stop.
+#[test]
+fn sighup_reloads_and_a_broken_file_keeps_the_running_config() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pgvitals.yaml");
+    let port = pgvitals::pgcluster::free_port().unwrap();
+    let good = |interval: &str| {
+        format!(
+            "listen: 127.0.0.1:{port}\ntargets:\n  - name: main\n    dsn: host=127.0.0.1 port=1 user=x connect_timeout=1\ncollectors:\n  connection: {{interval: {interval}}}\n"
+        )
+    };
+    std::fs::write(&path, good("1s")).unwrap();
+    let mut child = pgvitals()
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let mut wait_log = |want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(want);
+                    log.push(line);
+                    if found {
+                        return log.last().unwrap().clone();
+                    }
+                }
+                Err(_) => panic!("no log line with `{want}` within 30 s:\n{}", log.join("\n")),
+            }
+        }
+    };
+    wait_log("pgvitals listening");
+    std::fs::write(&path, good("1s").replace("dsn:", "dns:")).unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let refused = wait_log("configuration reload refused");
+    assert!(
+        refused.contains(&format!("{}:4:5: key `targets[0].dns`", path.display())),
+        "{refused}"
+    );
+    let body = http_get(port, "/metrics").unwrap();
+    assert!(
+        body.contains("pgvitals_config_last_reload_successful 0"),
+        "{body}"
+    );
+    assert!(body.contains("pgvitals_up{target=\"main\"} 0"), "{body}");
+
+    std::fs::write(&path, good("2s")).unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    wait_log("configuration reloaded");
+    let body = http_get(port, "/metrics").unwrap();
+    assert!(
+        body.contains("pgvitals_config_last_reload_successful 1"),
+        "{body}"
+    );
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}

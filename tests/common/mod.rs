@@ -121,6 +121,20 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     parse_response(&buf)
 }
 
+/// A minimal HTTP/1.1 request with any method and an empty body; returns (status, body).
+pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    parse_response(&buf)
+}
+
 /// (status, body) of a raw HTTP/1.1 response; a chunked body is decoded.
 pub fn parse_response(raw: &[u8]) -> (u16, String) {
     let text = String::from_utf8(raw.to_vec()).expect("UTF-8 response");
