@@ -104,6 +104,7 @@ impl Daemon {
             .as_ref()
             .map_or("<inline>".to_string(), |p| p.display().to_string());
         let alerts = Alerts::new(&config, snapshot.clone(), &source_name).context("alert rules")?;
+        let web = crate::web::Web::from_config(&config.web)?;
         let listener = http::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -116,6 +117,7 @@ impl Daemon {
         let mut tasks = vec![tokio::spawn(alerts.clone().run(rx.clone()))];
         tasks.push(tokio::spawn(http::serve(
             listener,
+            web,
             snapshot.clone(),
             alerts.clone(),
             lifecycle,

@@ -2,7 +2,9 @@
 //! `/readyz` and the `/` index.
 //!
 //! Everything served comes from memory (the snapshot and the alert engine's last evaluation): no
-//! handler touches a database. HTTP/1.1 only; a client gets 10 s to send its request headers.
+//! handler touches a database. HTTP/1.1 only, over TLS when configured ([`crate::web`]); a client
+//! gets `web.header_read_timeout` to send its request headers, 64 KiB of them at most, and
+//! `web.max_connections` are served at once, so slow or hostile clients cannot exhaust it.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -10,41 +12,50 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tracing::debug;
 
 use crate::alerts::Alerts;
 use crate::collectors::Report;
 use crate::snapshot::Snapshot;
+use crate::web::Web;
 
 /// Content type of the Prometheus text exposition format.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line and headers) read; more gets 431.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// A request to re-read the configuration file; the reply says how it went.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
-/// Serves until `shutdown` turns true. With `lifecycle`, `POST /-/reload` sends reload requests
-/// there.
+/// Serves until `shutdown` turns true, exposed as `web` says (TLS, authentication, limits).
+/// With `lifecycle`, `POST /-/reload` sends reload requests there.
 pub async fn serve(
     listener: TcpListener,
+    web: Web,
     snapshot: Arc<Snapshot>,
     alerts: Arc<Alerts>,
     lifecycle: Option<mpsc::Sender<ReloadRequest>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(Semaphore::new(web.max_connections));
+    let web = Arc::new(web);
     loop {
+        // At most max_connections at once: the next one waits in the kernel's backlog.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = shutdown.changed() => break,
+        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(conn) => conn,
@@ -55,30 +66,105 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let snapshot = snapshot.clone();
-        let alerts = alerts.clone();
-        let lifecycle = lifecycle.clone();
+        let handler = Handler {
+            web: web.clone(),
+            snapshot: snapshot.clone(),
+            alerts: alerts.clone(),
+            lifecycle: lifecycle.clone(),
+        };
         tokio::spawn(async move {
-            let service = service_fn(move |req: Request<Incoming>| {
-                let snapshot = snapshot.clone();
-                let alerts = alerts.clone();
-                let lifecycle = lifecycle.clone();
-                async move {
-                    if req.uri().path() == "/-/reload" {
-                        return Ok::<_, Infallible>(reload(&req, lifecycle).await);
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            match handler.web.tls.clone() {
+                Some(tls) => {
+                    match tokio::time::timeout(handler.web.header_read_timeout, tls.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(s)) => handler.serve_connection(TokioIo::new(s), peer).await,
+                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(%peer, "TLS handshake timed out"),
                     }
-                    Ok::<_, Infallible>(route(&req, &snapshot, &alerts))
                 }
-            });
-            if let Err(e) = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                debug!(%peer, error = %e, "connection ended with an error");
+                None => handler.serve_connection(TokioIo::new(stream), peer).await,
             }
         });
+    }
+}
+
+/// What serving one connection needs.
+#[derive(Clone)]
+struct Handler {
+    web: Arc<Web>,
+    snapshot: Arc<Snapshot>,
+    alerts: Arc<Alerts>,
+    lifecycle: Option<mpsc::Sender<ReloadRequest>>,
+}
+
+impl Handler {
+    async fn serve_connection<I>(self, io: I, peer: SocketAddr)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let timeout = self.web.header_read_timeout;
+        let service = service_fn(move |req: Request<Incoming>| {
+            let h = self.clone();
+            async move { Ok::<_, Infallible>(h.handle(req).await) }
+        });
+        if let Err(e) = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(timeout)
+            .max_buf_size(MAX_HEADER_BYTES)
+            .serve_connection(io, service)
+            .await
+        {
+            debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Chunks> {
+        // hyper bounds what it buffers per connection; a head that still got through whole is
+        // refused here.
+        let head_bytes: usize = req.uri().to_string().len()
+            + req
+                .headers()
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>();
+        if head_bytes > MAX_HEADER_BYTES {
+            return text(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request headers too large\n",
+            );
+        }
+        let path = req.uri().path();
+        let open = self.web.open_health_endpoints && (path == "/healthz" || path == "/readyz");
+        if let (Some(auth), false) = (&self.web.auth, open) {
+            let header = req
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            if !auth.allows(header).await {
+                let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+                r.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"pgvitals\""),
+                );
+                return r;
+            }
+        }
+        let body_len = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if body_len > self.web.max_request_body_bytes {
+            return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        }
+        if path == "/-/reload" {
+            return reload(&req, self.lifecycle.clone()).await;
+        }
+        route(&req, &self.snapshot, &self.alerts)
     }
 }
 

@@ -6,6 +6,7 @@
 //! server renders the snapshot without touching a database.
 
 pub mod alerts;
+pub mod base64;
 pub mod collectors;
 pub mod config;
 pub mod daemon;
@@ -22,3 +23,4 @@ pub mod scheduler;
 pub mod snapshot;
 pub mod telemetry;
 pub mod template;
+pub mod web;

@@ -1,0 +1,217 @@
+//! The HTTP server locked down and attacked: HTTPS with a certificate the test makes (and
+//! rotates), bcrypt basic auth, client certificates, malformed requests, and clients that stall.
+//! The target is unreachable on purpose: none of this needs a database.
+
+mod common;
+
+use std::time::Duration;
+
+use common::tls::{https_get, test_pki};
+use common::*;
+use pgvitals::config::Config;
+use pgvitals::daemon::Daemon;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn daemon(web: &str) -> Daemon {
+    let yaml = format!(
+        "listen: 127.0.0.1:0\ntargets:\n  - name: main\n    dsn: host=127.0.0.1 port=1 user=x connect_timeout=1\nweb:\n{web}"
+    );
+    Daemon::start(Config::parse(&yaml, "<test>").unwrap_or_else(|e| panic!("{e}\n{yaml}")))
+        .await
+        .unwrap()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        pgvitals::base64::encode(format!("{user}:{password}").as_bytes())
+    )
+}
+
+/// What a plain-HTTP client gets from the port: the bytes it read before the server closed.
+async fn plain_http_answer(addr: std::net::SocketAddr) -> Vec<u8> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    buf
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_basic_auth_and_a_certificate_rotated_on_disk() {
+    let pki = test_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
+    std::fs::copy(&pki.cert, &cert).unwrap();
+    std::fs::copy(&pki.key, &key).unwrap();
+    let hash = bcrypt::hash("scrape-secret-9", 4).unwrap();
+    let d = daemon(&format!(
+        "  tls: {{cert_file: '{}', key_file: '{}'}}\n  basic_auth_users:\n    prometheus: '{hash}'\n",
+        cert.display(),
+        key.display()
+    ))
+    .await;
+    let addr = d.addr();
+    let get = |path: &'static str, ca: std::path::PathBuf, auth: Option<String>| async move {
+        https_get(addr, path, &ca, None, auth.as_deref()).await
+    };
+    let (status, _) = get("/metrics", pki.ca.clone(), None).await.unwrap();
+    assert_eq!(status, 401, "no credentials");
+    let (status, _) = get(
+        "/metrics",
+        pki.ca.clone(),
+        Some(basic("prometheus", "wrong")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "wrong password");
+    let (status, _) = get(
+        "/metrics",
+        pki.ca.clone(),
+        Some(basic("nobody", "scrape-secret-9")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "unknown user");
+    let (status, body) = get(
+        "/metrics",
+        pki.ca.clone(),
+        Some(basic("prometheus", "scrape-secret-9")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("pgvitals_up{target=\"main\"}"), "{body}");
+    let (status, _) = get("/healthz", pki.ca.clone(), None).await.unwrap();
+    assert_eq!(status, 200, "health endpoints are open by default");
+    let (status, _) = get("/alerts", pki.ca.clone(), None).await.unwrap();
+    assert_eq!(status, 401);
+
+    // The port speaks TLS only: a plain-HTTP request gets no HTTP answer.
+    let answer = plain_http_answer(d.addr()).await;
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A renewed certificate (another CA) is picked up at the next handshake, no restart.
+    let renewed = test_pki();
+    std::fs::copy(&renewed.cert, &cert).unwrap();
+    std::fs::copy(&renewed.key, &key).unwrap();
+    let (status, _) = get("/healthz", renewed.ca.clone(), None).await.unwrap();
+    assert_eq!(status, 200);
+    let old = get("/healthz", pki.ca.clone(), None).await;
+    assert!(
+        old.is_err(),
+        "the old CA no longer verifies the server: {old:?}"
+    );
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_required_when_configured() {
+    let pki = test_pki();
+    let d = daemon(&format!(
+        "  tls: {{cert_file: '{}', key_file: '{}', min_version: TLS13, client_ca_file: '{}'}}\n",
+        pki.cert.display(),
+        pki.key.display(),
+        pki.ca.display()
+    ))
+    .await;
+    let without = https_get(d.addr(), "/healthz", &pki.ca, None, None).await;
+    assert!(without.is_err(), "{without:?}");
+    let stranger = test_pki();
+    let foreign = https_get(
+        d.addr(),
+        "/healthz",
+        &pki.ca,
+        Some((&stranger.client_cert, &stranger.client_key)),
+        None,
+    )
+    .await;
+    assert!(
+        foreign.is_err(),
+        "a certificate from another CA: {foreign:?}"
+    );
+    let (status, _) = https_get(
+        d.addr(),
+        "/healthz",
+        &pki.ca,
+        Some((&pki.client_cert, &pki.client_key)),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    d.shutdown().await;
+}
+
+async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
+    let d = daemon("  max_request_body_bytes: 1024\n").await;
+    let a = d.addr();
+    let status = |r: &str| r.split_whitespace().nth(1).unwrap_or("none").to_string();
+    assert_eq!(status(&raw(a, b"\x16\x03\x01garbage\r\n\r\n").await), "400");
+    assert_eq!(
+        status(&raw(a, b"GET /metrics HTTP/9.9\r\n\r\n").await),
+        "400"
+    );
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    assert_eq!(status(&raw(a, huge.as_bytes()).await), "431");
+    assert_eq!(request(a, "GET", "/nope").await.0, 404);
+    assert_eq!(request(a, "DELETE", "/metrics").await.0, 405);
+    assert_eq!(request(a, "GET", "/-/reload").await.0, 403);
+    let big_body = raw(
+        a,
+        b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status(&big_body), "413");
+    assert_eq!(get(a, "/metrics").await.0, 200, "still serving");
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stall_cannot_exhaust_the_server() {
+    let d = daemon("  max_connections: 4\n  header_read_timeout: 1s\n").await;
+    // Take every connection slot with a request that never finishes its headers.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(d.addr()).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        stalled.push(s);
+    }
+    // A well-behaved scrape still gets its answer: the stalled clients are cut at the
+    // header-read timeout and their slots freed.
+    let (status, body) = tokio::time::timeout(Duration::from_secs(30), get(d.addr(), "/metrics"))
+        .await
+        .expect("served once the stalled clients were cut");
+    assert_eq!(status, 200, "{body}");
+    for mut s in stalled {
+        let mut buf = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
+            .await
+            .expect("the server closes a stalled connection");
+        assert!(
+            n.is_err() || !String::from_utf8_lossy(&buf).contains(" 200 "),
+            "{buf:?}"
+        );
+    }
+    d.shutdown().await;
+}
