@@ -183,6 +183,27 @@ impl Cluster {
         Ok(())
     }
 
+    /// Crashes and restarts the server (`pg_ctl restart -m immediate`: no shutdown checkpoint,
+    /// every session killed, crash recovery at start), waiting until it accepts connections.
+    pub fn restart_immediate(&mut self) -> anyhow::Result<()> {
+        let log = self.dir.join("server.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir(),
+                "-l",
+                &log,
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ],
+        )
+    }
+
     /// Starts the server again on the same port, waiting until it accepts connections.
     pub fn start_server(&mut self) -> anyhow::Result<()> {
         let log = self.dir.join("server.log").display().to_string();

@@ -622,7 +622,12 @@ async fn poll(
         match tokio::time::timeout(spec.timeout, collector.collect(cx)).await {
             Ok(r) => r.map_err(|f| (format!("{:#}", f.error), f.partial)),
             Err(_) => {
-                let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+                // Bounded: over a network that swallows packets the cancel request hangs too.
+                let _ =
+                    tokio::time::timeout(spec.timeout, cancel.cancel_query(tokio_postgres::NoTls))
+                        .await;
+                // The session may still be busy or stalled: it goes, not back to the pool.
+                drop(deadpool_postgres::Object::take(client));
                 let msg = format!(
                     "poll exceeded its timeout of {:?}; query cancelled",
                     spec.timeout

@@ -10,6 +10,7 @@
 
 pub mod alertmanager;
 pub mod prometheus;
+pub mod proxy;
 pub mod tls;
 
 use std::collections::BTreeMap;
