@@ -953,6 +953,96 @@ pub struct ResolvedTarget {
     pub primary_database: String,
     /// Which databases the per-database collectors poll.
     pub databases: Databases,
+    /// TLS to the server, from the DSN's `sslmode`, `sslrootcert`, `sslcert`, `sslkey`.
+    pub tls: TlsSettings,
+}
+
+/// libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SslMode {
+    /// No TLS.
+    Disable,
+    /// TLS when the server offers it (libpq's default; `allow` is read as this too).
+    #[default]
+    Prefer,
+    /// TLS, the certificate not checked (checked against `sslrootcert` when one is given).
+    Require,
+    /// TLS, the certificate chain checked against `sslrootcert` (or the system's CAs).
+    VerifyCa,
+    /// As `verify-ca`, and the certificate must name the host connected to.
+    VerifyFull,
+}
+
+/// TLS settings of a target, taken out of its DSN (the PostgreSQL driver reads none but
+/// `sslmode=disable|prefer|require`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TlsSettings {
+    /// How strict.
+    pub mode: SslMode,
+    /// CA certificates (PEM) to verify the server with.
+    pub root_cert: Option<PathBuf>,
+    /// Client certificate (PEM), with `key`.
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    pub key: Option<PathBuf>,
+}
+
+/// Takes `sslmode`, `sslrootcert`, `sslcert` and `sslkey` out of a DSN (URL query or
+/// `key=value` form); returns the rest and the settings.
+pub fn split_tls_params(dsn: &str) -> Result<(String, TlsSettings), String> {
+    let mut tls = TlsSettings::default();
+    let mut take = |k: &str, v: &str| -> Result<bool, String> {
+        match k {
+            "sslmode" => tls.mode = match v {
+                "disable" => SslMode::Disable,
+                "allow" | "prefer" => SslMode::Prefer,
+                "require" => SslMode::Require,
+                "verify-ca" => SslMode::VerifyCa,
+                "verify-full" => SslMode::VerifyFull,
+                _ => return Err(format!(
+                    "sslmode `{v}`: use disable, allow, prefer, require, verify-ca or verify-full"
+                )),
+            },
+            "sslrootcert" => tls.root_cert = Some(PathBuf::from(v)),
+            "sslcert" => tls.cert = Some(PathBuf::from(v)),
+            "sslkey" => tls.key = Some(PathBuf::from(v)),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    };
+    let rest = if let Some((head, query)) = dsn.split_once("://").and_then(|_| dsn.split_once('?'))
+    {
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if !take(k, v)? {
+                kept.push(pair);
+            }
+        }
+        if kept.is_empty() {
+            head.to_string()
+        } else {
+            format!("{head}?{}", kept.join("&"))
+        }
+    } else if dsn.contains("://") {
+        dsn.to_string()
+    } else {
+        let mut kept = Vec::new();
+        for word in dsn.split_whitespace() {
+            let (k, v) = word.split_once('=').unwrap_or((word, ""));
+            if !take(k.trim(), v.trim_matches('\''))? {
+                kept.push(word);
+            }
+        }
+        kept.join(" ")
+    };
+    if tls.cert.is_some() != tls.key.is_some() {
+        return Err("`sslcert` and `sslkey` go together".into());
+    }
+    for path in [&tls.root_cert, &tls.cert, &tls.key].into_iter().flatten() {
+        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    }
+    Ok((rest, tls))
 }
 
 impl fmt::Debug for ResolvedTarget {
@@ -1318,6 +1408,8 @@ impl TargetConfig {
                 )
             })?,
         };
+        let dsn_key = if self.dsn.is_some() { "dsn" } else { "dsn_env" };
+        let (dsn, tls) = split_tls_params(&dsn).map_err(|e| (key(dsn_key), e))?;
         let mut pg: tokio_postgres::Config = dsn.parse().map_err(|e| {
             (
                 key(if self.dsn.is_some() { "dsn" } else { "dsn_env" }),
@@ -1353,11 +1445,17 @@ impl TargetConfig {
             .map(str::to_string)
             .or(user)
             .unwrap_or_else(|| "postgres".to_string());
+        pg.ssl_mode(match tls.mode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
         Ok(ResolvedTarget {
             name: self.name.clone(),
             pg,
             primary_database,
             databases: self.databases.clone(),
+            tls,
         })
     }
 }
@@ -1556,6 +1654,43 @@ mod tests {
             !printed.contains("hunter2") && printed.contains("****"),
             "{printed}"
         );
+    }
+
+    #[test]
+    fn tls_parameters_come_out_of_either_dsn_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "x").unwrap();
+        let ca = ca.display().to_string();
+        let (rest, tls) = split_tls_params(&format!(
+            "postgresql://u:p@db:5432/app?sslmode=verify-full&application_name=x&sslrootcert={ca}"
+        ))
+        .unwrap();
+        assert_eq!(rest, "postgresql://u:p@db:5432/app?application_name=x");
+        assert_eq!(tls.mode, SslMode::VerifyFull);
+        assert_eq!(tls.root_cert.unwrap().display().to_string(), ca);
+        let (rest, tls) = split_tls_params(&format!(
+            "host=db sslmode=verify-ca sslrootcert='{ca}' user=u"
+        ))
+        .unwrap();
+        assert_eq!(rest, "host=db user=u");
+        assert_eq!(tls.mode, SslMode::VerifyCa);
+        let (rest, tls) = split_tls_params("postgresql://db/app?sslmode=disable").unwrap();
+        assert_eq!(
+            (rest.as_str(), tls.mode),
+            ("postgresql://db/app", SslMode::Disable)
+        );
+        assert_eq!(split_tls_params("host=db").unwrap().1.mode, SslMode::Prefer);
+        assert!(split_tls_params("host=db sslmode=sometimes")
+            .unwrap_err()
+            .contains("verify-full"));
+        assert!(split_tls_params("host=db sslcert=/x")
+            .unwrap_err()
+            .contains("go together"));
+        let e = parse("targets:\n  - name: a\n    dsn: host=x sslrootcert=/nonexistent/ca.pem\n")
+            .unwrap_err();
+        assert_eq!(e.key, "targets[0].dsn");
+        assert!(e.message.contains("/nonexistent/ca.pem"), "{e}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl Control {
     async fn apply(&self, config: Config) -> anyhow::Result<Changes> {
         // Everything that can fail comes first: nothing changes unless all of it succeeds.
         let targets = config.resolve_targets().context("resolving targets")?;
+        check_tls(&targets)?;
         let mut running = self.running.lock().await;
         let Some((current, scheduler)) = running.as_mut() else {
             anyhow::bail!("the daemon is shutting down");
@@ -96,6 +97,7 @@ impl Daemon {
 
     async fn start_inner(config: Config, source: Option<PathBuf>) -> anyhow::Result<Daemon> {
         let targets = config.resolve_targets().context("resolving targets")?;
+        check_tls(&targets)?;
         let telemetry = Arc::new(Telemetry::new(
             config.thresholds.connection_acquisition.0.as_secs_f64(),
         ));
@@ -207,6 +209,14 @@ impl Daemon {
             tracing::warn!("shutdown grace period passed; exiting with polls still running");
         }
     }
+}
+
+/// Refuses targets whose TLS files do not load.
+fn check_tls(targets: &[crate::config::ResolvedTarget]) -> anyhow::Result<()> {
+    for t in targets {
+        crate::db::tls_connector(&t.tls).with_context(|| format!("target `{}`", t.name))?;
+    }
+    Ok(())
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

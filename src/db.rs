@@ -9,10 +9,19 @@
 
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use std::sync::Arc;
 
-use crate::config::{ConnectionsConfig, ResolvedTarget};
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::config::{ConnectionsConfig, ResolvedTarget, SslMode, TlsSettings};
 use crate::queries;
 
 /// Why talking to a target failed.
@@ -111,11 +120,169 @@ pub fn describe(pg: &tokio_postgres::Config) -> String {
     format!("{host}:{port}/{}", pg.get_dbname().unwrap_or("?"))
 }
 
+/// The TLS connector of a target (rustls): what `sslmode` asks, with `sslrootcert` (or the
+/// system's CAs) and an optional client certificate. With `sslmode=disable` it is never used.
+pub type Tls = MakeRustlsConnect;
+
+/// Builds a target's TLS connector, reading its certificate files.
+pub fn tls_connector(t: &TlsSettings) -> anyhow::Result<Tls> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = match &t.root_cert {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("sslrootcert: cannot read `{}`", path.display()))?
+            {
+                roots
+                    .add(cert.with_context(|| format!("sslrootcert: `{}`", path.display()))?)
+                    .with_context(|| format!("sslrootcert: `{}`", path.display()))?;
+            }
+            Some(roots)
+        }
+        None if matches!(t.mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            Some(roots)
+        }
+        None => None,
+    };
+    let verifier: Arc<dyn ServerCertVerifier> = match (t.mode, roots) {
+        (SslMode::VerifyFull, Some(roots)) => {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()?
+        }
+        (_, Some(roots)) => Arc::new(ChainOnly(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()?,
+        )),
+        (_, None) => Arc::new(Unverified(provider.clone())),
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match (&t.cert, &t.key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("sslcert: cannot read `{}`", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("sslkey: cannot read `{}`", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("sslcert and sslkey do not go together")?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// `verify-ca` (and `require` with a root certificate): the chain must lead to a trusted CA;
+/// the name in the certificate is not checked, as in libpq.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// `prefer`/`require` without a root certificate: encrypted, the certificate not checked (as
+/// libpq does); the handshake's signatures still are.
+#[derive(Debug)]
+struct Unverified(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// A pool of connections to one database.
-pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig) -> Pool {
+pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig, tls: Tls) -> Pool {
     let manager = Manager::from_config(
         pg,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -133,12 +300,13 @@ pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig) -> Pool {
 /// Opens a fresh connection, runs the probe query (and the database list if asked), closes it.
 pub async fn probe(
     pg: &tokio_postgres::Config,
+    tls: &Tls,
     connect_timeout: Duration,
     list_databases: bool,
 ) -> Result<ProbeResult, DbError> {
     let what = describe(pg);
     let started = Instant::now();
-    let (client, connection) = tokio::time::timeout(connect_timeout, pg.connect(NoTls))
+    let (client, connection) = tokio::time::timeout(connect_timeout, pg.connect(tls.clone()))
         .await
         .map_err(|_| DbError::ConnectTimeout {
             what: what.clone(),

@@ -93,9 +93,9 @@ fn target_fingerprint(t: &ResolvedTarget) -> u64 {
     t.pg.get_password().hash(&mut h);
     t.pg.get_dbname().hash(&mut h);
     t.pg.get_options().hash(&mut h);
-    format!("{:?}", t.pg.get_ssl_mode()).hash(&mut h);
     t.primary_database.hash(&mut h);
     format!("{:?}", t.databases).hash(&mut h);
+    t.tls.hash(&mut h);
     h.finish()
 }
 
@@ -143,6 +143,7 @@ impl Scheduler {
         let fingerprint = target_fingerprint(&target);
         let sup = Supervisor {
             state: Arc::new(TargetState {
+                tls: db::tls_connector(&target.tls).map_err(|e| format!("TLS settings: {e:#}")),
                 target,
                 up: AtomicBool::new(false),
                 server_version: AtomicI32::new(0),
@@ -230,6 +231,8 @@ impl Scheduler {
 
 /// What the collector loops of a target share.
 struct TargetState {
+    /// The TLS connector, or why it could not be built (then the target is down).
+    tls: Result<db::Tls, String>,
     target: ResolvedTarget,
     up: AtomicBool,
     server_version: AtomicI32,
@@ -265,13 +268,22 @@ impl Supervisor {
         let mut last_error: Option<String> = None;
         let mut unsupported_logged = false;
         loop {
-            let next = match db::probe(
-                &probe_pg,
-                self.connections.connect_timeout.0,
-                list_databases,
-            )
-            .await
-            {
+            let probed = match &self.state.tls {
+                Ok(tls) => {
+                    db::probe(
+                        &probe_pg,
+                        tls,
+                        self.connections.connect_timeout.0,
+                        list_databases,
+                    )
+                    .await
+                }
+                Err(e) => Err(db::DbError::Connect {
+                    what: db::describe(&probe_pg),
+                    message: e.clone(),
+                }),
+            };
+            let next = match probed {
                 Ok(p) => {
                     telemetry.up.with_label_values(&[&name]).set(1.0);
                     telemetry
@@ -401,9 +413,13 @@ impl Supervisor {
                 })
                 .cloned()
                 .collect();
+            let Ok(tls) = self.state.tls.clone() else {
+                continue;
+            };
             let pool = db::pool(
                 db::session_config(&self.state.target, db, &self.connections),
                 &self.connections,
+                tls,
             );
             let mut handles = Vec::new();
             for spec in specs {
@@ -623,9 +639,9 @@ async fn poll(
             Ok(r) => r.map_err(|f| (format!("{:#}", f.error), f.partial)),
             Err(_) => {
                 // Bounded: over a network that swallows packets the cancel request hangs too.
-                let _ =
-                    tokio::time::timeout(spec.timeout, cancel.cancel_query(tokio_postgres::NoTls))
-                        .await;
+                if let Ok(tls) = state.tls.clone() {
+                    let _ = tokio::time::timeout(spec.timeout, cancel.cancel_query(tls)).await;
+                }
                 // The session may still be busy or stalled: it goes, not back to the pool.
                 drop(deadpool_postgres::Object::take(client));
                 let msg = format!(

@@ -305,6 +305,7 @@ async fn monitoring_sessions_are_read_only_named_and_time_limited() {
     let pool = pgvitals::db::pool(
         pgvitals::db::session_config(target, &db, &config.connections),
         &config.connections,
+        pgvitals::db::tls_connector(&target.tls).unwrap(),
     );
     let client = pool.get().await.unwrap();
     let show = |name: &'static str| {

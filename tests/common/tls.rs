@@ -22,6 +22,11 @@ pub struct TestPki {
 
 /// Makes a CA and a server certificate for `localhost` and 127.0.0.1.
 pub fn test_pki() -> TestPki {
+    test_pki_for(&["localhost", "127.0.0.1"])
+}
+
+/// Makes a CA and a server certificate for these names (IP addresses become IP SANs).
+pub fn test_pki_for(names: &[&str]) -> TestPki {
     let dir = tempfile::tempdir().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -31,10 +36,8 @@ pub fn test_pki() -> TestPki {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
     let mut params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, names[0]);
     let cert = params.signed_by(&key, &ca).unwrap();
     let client_key = KeyPair::generate().unwrap();
     let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
