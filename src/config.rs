@@ -993,16 +993,20 @@ pub fn split_tls_params(dsn: &str) -> Result<(String, TlsSettings), String> {
     let mut tls = TlsSettings::default();
     let mut take = |k: &str, v: &str| -> Result<bool, String> {
         match k {
-            "sslmode" => tls.mode = match v {
-                "disable" => SslMode::Disable,
-                "allow" | "prefer" => SslMode::Prefer,
-                "require" => SslMode::Require,
-                "verify-ca" => SslMode::VerifyCa,
-                "verify-full" => SslMode::VerifyFull,
-                _ => return Err(format!(
+            "sslmode" => {
+                tls.mode = match v {
+                    "disable" => SslMode::Disable,
+                    "allow" | "prefer" => SslMode::Prefer,
+                    "require" => SslMode::Require,
+                    "verify-ca" => SslMode::VerifyCa,
+                    "verify-full" => SslMode::VerifyFull,
+                    _ => {
+                        return Err(format!(
                     "sslmode `{v}`: use disable, allow, prefer, require, verify-ca or verify-full"
-                )),
-            },
+                ))
+                    }
+                }
+            }
             "sslrootcert" => tls.root_cert = Some(PathBuf::from(v)),
             "sslcert" => tls.cert = Some(PathBuf::from(v)),
             "sslkey" => tls.key = Some(PathBuf::from(v)),
@@ -1086,10 +1090,19 @@ impl Config {
                 Some((prefix, rest)) if key.starts_with(prefix) => rest.to_string(),
                 _ => message,
             };
+            let (line, column) = match &loc {
+                Some(l) => (Some(l.line()), Some(l.column())),
+                // The parser gives no location when the text holds a second document: point
+                // at where it starts.
+                None if message.contains("more than one document") => {
+                    (second_document_line(text), Some(1))
+                }
+                None => (None, None),
+            };
             ConfigError {
                 file: file.to_string(),
-                line: loc.as_ref().map(|l| l.line()),
-                column: loc.as_ref().map(|l| l.column()),
+                line,
+                column,
                 key: if key == "." { String::new() } else { key },
                 message,
             }
@@ -1460,6 +1473,25 @@ impl TargetConfig {
     }
 }
 
+/// The 1-based line where a second YAML document starts: a `---`/`...` marker after some
+/// content, else the last line with content (what follows the first document's end).
+fn second_document_line(text: &str) -> Option<usize> {
+    let mut seen_content = false;
+    let mut last = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if seen_content && (line.starts_with("---") || line.starts_with("...")) {
+            return Some(i + 1);
+        }
+        seen_content = true;
+        last = Some(i + 1);
+    }
+    last.or(Some(1))
+}
+
 /// A Prometheus label (or alert) name: `[a-zA-Z_][a-zA-Z0-9_]*`.
 pub fn valid_label_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -1691,6 +1723,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.key, "targets[0].dsn");
         assert!(e.message.contains("/nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn a_second_document_is_located() {
+        let e = parse("targets: []\n---\nlisten: x\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = parse("{targets}--").unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
     }
 
     #[test]

@@ -186,46 +186,27 @@ impl Cluster {
     /// Crashes and restarts the server (`pg_ctl restart -m immediate`: no shutdown checkpoint,
     /// every session killed, crash recovery at start), waiting until it accepts connections.
     pub fn restart_immediate(&mut self) -> anyhow::Result<()> {
+        self.pg_ctl_waiting(&["-m", "immediate", "restart"])
+    }
+
+    /// `pg_ctl -D data -l server.log -w -t 60 <args>`, with the server's log in the error.
+    fn pg_ctl_waiting(&self, args: &[&str]) -> anyhow::Result<()> {
         let log = self.dir.join("server.log").display().to_string();
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                &self.data_dir(),
-                "-l",
-                &log,
-                "-m",
-                "immediate",
-                "-w",
-                "-t",
-                "60",
-                "restart",
-            ],
-        )
+        let data = self.data_dir();
+        let mut all = vec!["-D", data.as_str(), "-l", log.as_str(), "-w", "-t", "60"];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all).with_context(|| {
+            format!(
+                "pg_ctl {}; the server log says:\n{}",
+                args.join(" "),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
     }
 
     /// Starts the server again on the same port, waiting until it accepts connections.
     pub fn start_server(&mut self) -> anyhow::Result<()> {
-        let log = self.dir.join("server.log").display().to_string();
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                &self.data_dir(),
-                "-l",
-                &log,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        )
-        .with_context(|| {
-            format!(
-                "starting PostgreSQL; its log says:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        })?;
+        self.pg_ctl_waiting(&["start"])?;
         self.running = true;
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! The `pgvitals` binary: check-config, version, and the demo.
 
+mod common;
+
 use std::process::{Command, Stdio};
 
 fn pgvitals() -> Command {
@@ -215,7 +217,6 @@ fn rules_pass_promtool_check_and_the_shipped_rule_tests() {
 /// The target is unreachable on purpose: a down database is a metric, not a reason to stop.
 #[test]
 fn sighup_reloads_and_a_broken_file_keeps_the_running_config() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pgvitals.yaml");
     let port = pgvitals::pgcluster::free_port().unwrap();
@@ -232,37 +233,11 @@ fn sighup_reloads_and_a_broken_file_keeps_the_running_config() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let mut wait_log = |want: &str| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(want);
-                    log.push(line);
-                    if found {
-                        return log.last().unwrap().clone();
-                    }
-                }
-                Err(_) => panic!("no log line with `{want}` within 30 s:\n{}", log.join("\n")),
-            }
-        }
-    };
-    wait_log("pgvitals listening");
+    let mut log = common::LogLines::read(child.stderr.take().unwrap());
+    log.wait_for("pgvitals listening");
     std::fs::write(&path, good("1s").replace("dsn:", "dns:")).unwrap();
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
-    let refused = wait_log("configuration reload refused");
+    let refused = log.wait_for("configuration reload refused");
     assert!(
         refused.contains(&format!("{}:4:5: key `targets[0].dns`", path.display())),
         "{refused}"
@@ -276,7 +251,7 @@ fn sighup_reloads_and_a_broken_file_keeps_the_running_config() {
 
     std::fs::write(&path, good("2s")).unwrap();
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
-    wait_log("configuration reloaded");
+    log.wait_for("configuration reloaded");
     let body = http_get(port, "/metrics").unwrap();
     assert!(
         body.contains("pgvitals_config_last_reload_successful 1"),

@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -99,32 +97,9 @@ async fn passwords_never_appear_in_logs_errors_or_endpoints() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = String::new();
-    let wait_log = |want: &str, log: &mut String| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("no `{want}` in the log within 60 s:\n{log}"));
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains(want) {
-                return;
-            }
-        }
-    };
+    let mut log = LogLines::read(child.stderr.take().unwrap());
     // Both reachable targets polled, the unreachable one failing, a delivery failing.
-    wait_log("delivering alerts failed", &mut log);
+    log.wait_for("delivering alerts failed");
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     for path in [
         "/",
@@ -154,11 +129,11 @@ async fn passwords_never_appear_in_logs_errors_or_endpoints() {
     let (status, body) = request(addr, "POST", "/-/reload").await;
     assert_eq!(status, 500, "{body}");
     captured += &body;
-    wait_log("configuration reload refused", &mut log);
+    log.wait_for("configuration reload refused");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert!(status.success());
-    log.extend(rx.try_iter().map(|l| l + "\n"));
+    let log = log.until_closed();
     assert!(
         log.contains("target is down"),
         "the unreachable target was logged:\n{log}"

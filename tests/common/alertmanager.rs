@@ -4,12 +4,12 @@
 //! `alertmanager` is taken from PATH. A missing binary fails the test loudly.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A running Alertmanager.
 pub struct Alertmanager {
-    child: Child,
+    _child: super::KillOnDrop,
     addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
@@ -44,12 +44,7 @@ impl Alertmanager {
             "route:\n  receiver: nowhere\n  group_wait: 0s\nreceivers:\n  - name: nowhere\n",
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr = super::free_local_addr();
         let mut cmd = Command::new(binary());
         if let Some(web) = web {
             let file = dir.path().join("web.yml");
@@ -69,25 +64,29 @@ impl Alertmanager {
             .spawn()
             .expect("starting Alertmanager");
         let am = Alertmanager {
-            child,
+            _child: super::KillOnDrop(child),
             addr,
             _dir: dir,
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
-                drop(s);
-                if web.is_some() || super::get(addr, "/-/ready").await.0 == 200 {
-                    return am;
+        let tls = web.is_some();
+        super::poll_until(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            "Alertmanager to listen",
+            || async move {
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // With TLS on, the plain-HTTP readiness probe cannot ask: a listening port it is.
+                if tls || super::get(addr, "/-/ready").await.0 == 200 {
+                    Ok(())
+                } else {
+                    Err("not ready".into())
                 }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "Alertmanager did not become ready on {addr} within 30 s"
-            );
-            // An external process: nothing to await but its port.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            },
+        )
+        .await;
+        am
     }
 
     /// Its address.
@@ -114,24 +113,20 @@ impl Alertmanager {
         what: &str,
         cond: impl Fn(&[serde_json::Value]) -> bool,
     ) -> Vec<serde_json::Value> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let alerts = self.alerts().await;
-            if cond(&alerts) {
-                return alerts;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what} in Alertmanager; it holds:\n{alerts:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let cond = &cond;
+        super::poll_until(
+            timeout,
+            Duration::from_millis(100),
+            &format!("{what} in Alertmanager"),
+            || async move {
+                let alerts = self.alerts().await;
+                if cond(&alerts) {
+                    Ok(alerts)
+                } else {
+                    Err(format!("it holds {alerts:#?}"))
+                }
+            },
+        )
+        .await
     }
 }

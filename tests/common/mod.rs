@@ -122,6 +122,102 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     parse_response(&buf)
 }
 
+/// Polls `probe` every `every` until it returns `Ok` — for external processes (Alertmanager,
+/// Prometheus), which offer no change to await; panics after `timeout` with `what` and the last
+/// `Err` it got.
+pub async fn poll_until<T, F, Fut>(
+    timeout: Duration,
+    every: Duration,
+    what: &str,
+    mut probe: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}; last: {last}"
+            ),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// A free 127.0.0.1 address for an external server the test starts.
+pub fn free_local_addr() -> SocketAddr {
+    let port = pgvitals::pgcluster::free_port().expect("a free port");
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A child process killed (and reaped) when the test lets go of it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A child's stderr, read line by line in the background, for tests that wait on log lines.
+pub struct LogLines {
+    rx: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub lines: Vec<String>,
+}
+
+impl LogLines {
+    /// Starts reading `stderr`.
+    pub fn read(stderr: std::process::ChildStderr) -> LogLines {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        LogLines {
+            rx,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Reads until a line contains `want` and returns it; panics after 60 s with the log.
+    pub fn wait_for(&mut self, want: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(want);
+                    self.lines.push(line);
+                    if found {
+                        return self.lines.last().unwrap().clone();
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with `{want}` within 60 s:\n{}",
+                    self.lines.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Every line up to the end of the stream (the process has exited), joined.
+    pub fn until_closed(&mut self) -> String {
+        self.lines.extend(self.rx.iter());
+        self.lines.join("\n")
+    }
+}
+
 /// A minimal HTTP/1.1 request with any method and an empty body; returns (status, body).
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");

@@ -3,14 +3,14 @@
 //! killed on drop. `PGVITALS_PROMETHEUS` names the binary; otherwise `prometheus` from PATH.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
 /// A running Prometheus.
 pub struct Prometheus {
-    child: Child,
+    _child: super::KillOnDrop,
     addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
@@ -32,12 +32,7 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr = super::free_local_addr();
         let binary = std::env::var("PGVITALS_PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
         let child = Command::new(&binary)
             .arg(format!("--config.file={}", config.display()))
@@ -50,24 +45,26 @@ impl Prometheus {
                 panic!("starting `{binary}` failed ({e}): the Debian package `prometheus` is needed, or set PGVITALS_PROMETHEUS")
             });
         let p = Prometheus {
-            child,
+            _child: super::KillOnDrop(child),
             addr,
             _dir: dir,
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok()
-                && super::get(addr, "/-/ready").await.0 == 200
-            {
-                return p;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "Prometheus did not become ready on {addr} within 60 s"
-            );
-            // An external process: nothing to await but its port.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        super::poll_until(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            "Prometheus to be ready",
+            || async move {
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match super::get(addr, "/-/ready").await.0 {
+                    200 => Ok(()),
+                    s => Err(format!("/-/ready answered {s}")),
+                }
+            },
+        )
+        .await;
+        p
     }
 
     /// `GET path` on its HTTP API; the parsed JSON, whatever the status.
@@ -90,27 +87,18 @@ impl Prometheus {
     /// Polls until `expr` returns at least one series (scrapes arrive on Prometheus' clock);
     /// panics after `timeout`.
     pub async fn wait_for(&self, timeout: Duration, expr: &str) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let r = self.query(expr).await;
-            if let Ok(series) = &r {
-                if !series.is_empty() {
-                    return series.clone();
+        super::poll_until(
+            timeout,
+            Duration::from_millis(200),
+            &format!("`{expr}`"),
+            || async move {
+                match self.query(expr).await {
+                    Ok(series) if !series.is_empty() => Ok(series),
+                    other => Err(format!("{other:?}")),
                 }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for `{expr}`: {r:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            },
+        )
+        .await
     }
 }
 
