@@ -110,27 +110,56 @@ fn parse_action(action: &str) -> Result<Part, String> {
 
 /// Go's `%v` for a float64 (`strconv.FormatFloat(v, 'g', -1, 64)`).
 pub fn go_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    if v == 0.0 {
-        return "0".into();
+    if let Some(special) = go_special(v) {
+        return special;
     }
     // Shortest round-trip digits, then Go's rule: exponent form below 1e-4 or from 1e6.
-    let e = format!("{v:e}");
-    let (mantissa, exp) = e.split_once('e').unwrap();
-    let exp: i32 = exp.parse().unwrap();
+    let (mantissa, exp) = split_exponent(&format!("{v:e}"));
     if !(-4..6).contains(&exp) {
-        return format!(
-            "{mantissa}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        );
+        return go_exponent(&mantissa, exp);
     }
     format!("{v}")
+}
+
+/// Go's `%e` with the shortest mantissa (`strconv.FormatFloat(v, 'e', -1, 64)`), as
+/// Prometheus' API writes alert values: `9.5e-01`.
+pub fn go_float_e(v: f64) -> String {
+    if let Some(special) = go_special(v) {
+        return if v == 0.0 { "0e+00".into() } else { special };
+    }
+    let (mantissa, exp) = split_exponent(&format!("{v:e}"));
+    go_exponent(&mantissa, exp)
+}
+
+/// NaN, ±Inf and 0 as Go prints them.
+fn go_special(v: f64) -> Option<String> {
+    if v.is_nan() {
+        Some("NaN".into())
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "+Inf" } else { "-Inf" }.into())
+    } else if v == 0.0 {
+        Some("0".into())
+    } else {
+        None
+    }
+}
+
+/// Rust's `1.5e-3` into (`1.5`, -3).
+fn split_exponent(e: &str) -> (String, i32) {
+    let (mantissa, exp) = e.split_once('e').expect("{:e} output has an exponent");
+    (
+        mantissa.to_string(),
+        exp.parse().expect("{:e} exponents are integers"),
+    )
+}
+
+/// Go's exponent notation: a sign and at least two digits (`1.5e-03`).
+fn go_exponent(mantissa: &str, exp: i32) -> String {
+    format!(
+        "{mantissa}e{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.abs()
+    )
 }
 
 /// Go's `%.4g`.
@@ -139,21 +168,12 @@ pub fn go_g4(v: f64) -> String {
 }
 
 fn go_g(v: f64, precision: usize) -> String {
-    if v.is_nan() {
-        return "NaN".into();
+    if let Some(special) = go_special(v) {
+        return special;
     }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    if v == 0.0 {
-        return "0".into();
-    }
-    let e = format!("{:.*e}", precision - 1, v);
-    let (mantissa, exp) = e.split_once('e').unwrap();
-    let exp: i32 = exp.parse().unwrap();
+    let (mantissa, exp) = split_exponent(&format!("{:.*e}", precision - 1, v));
     if exp < -4 || exp >= precision as i32 {
-        let m = trim_zeros(mantissa);
-        return format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        return go_exponent(trim_zeros(&mantissa), exp);
     }
     let decimals = (precision as i32 - 1 - exp).max(0) as usize;
     trim_zeros(&format!("{v:.decimals$}")).to_string()

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::engine::{Alert, Engine};
 use crate::metrics::write_label_value;
-use crate::rule_expr::promql_number;
 
 /// An RFC 3339 timestamp, as Prometheus' API writes them.
 pub fn rfc3339(t: SystemTime) -> String {
@@ -19,17 +18,7 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 /// A float the way Prometheus' API writes alert values (Go's `strconv.FormatFloat(v, 'e', -1, 64)`).
 pub fn value_string(v: f64) -> String {
-    if !v.is_finite() {
-        return promql_number(v);
-    }
-    let e = format!("{v:e}");
-    let (mantissa, exp) = e.split_once('e').unwrap();
-    let exp: i32 = exp.parse().unwrap();
-    format!(
-        "{mantissa}e{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.abs()
-    )
+    crate::template::go_float_e(v)
 }
 
 fn alert_json(a: &Alert) -> Value {
