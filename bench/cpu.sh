@@ -5,20 +5,11 @@
 # compare with postgres_exporter's CPU per scrape (bench/run.sh) × 4 scrapes a minute.
 # usage: bench/cpu.sh [MINUTES]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); repo=$(dirname "$here")
-shared=${SHARED_BENCH:-$repo/../shared/bench}
+source "$(dirname "$0")/common.sh"
 minutes=${1:-6}
-(cd "$repo" && cargo build --release --quiet)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-out=$(mktemp -d /tmp/pgvitals-cpu.XXXXXX); chmod 755 "$out"
-pgport=$(free_port); port=$(free_port)
-dsn=$("$shared/pgfixture.sh" start "$pgport" "$out/pg" large | tail -1)
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; "$shared/pgfixture.sh" stop "$out/pg"; }
-pids=(); trap cleanup EXIT
+build; workdir cpu; start_fixture large
 printf 'listen: "127.0.0.1:%s"\ntargets: [{name: cpu, dsn: "%s"}]\n' "$port" "$dsn" > "$out/config.yaml"
-"$repo/target/release/pgvitals" run --config "$out/config.yaml" 2> "$out/pgvitals.log" &
-pid=$!; pids+=("$pid")
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.5; done
+start_pgvitals wait
 ticks=$(getconf CLK_TCK)
 cpu0=$(awk '{print $14+$15}' "/proc/$pid/stat")
 sleep $((minutes * 60))

@@ -5,16 +5,11 @@
 # (Debian: apt-get install prometheus prometheus-postgres-exporter). Builds pgvitals --release.
 # Prints one JSON line per run and a markdown table at the end. Traffic stays on 127.0.0.1.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
-shared=${SHARED_BENCH:-$repo/../shared/bench}
+source "$(dirname "$0")/common.sh"
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(small large)
 scrapes=${SCRAPES:-20}; gap=${GAP:-0.5}
-(cd "$repo" && cargo build --release --quiet)
-bin=$repo/target/release/pgvitals
-out=$(mktemp -d /tmp/pgvitals-bench.XXXXXX); chmod 755 "$out"
+build; workdir bench
 results=$out/results.jsonl
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 for size in "${sizes[@]}"; do
   pgport=$(free_port); dir=$out/pg-$size

@@ -4,12 +4,9 @@
 # Reports deadline misses (skipped ticks, timed-out or failed polls), RSS, CPU and scrape time.
 # usage: bench/scale.sh [MINUTES]   (default 10)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); repo=$(dirname "$here")
-shared=${SHARED_BENCH:-$repo/../shared/bench}
+source "$(dirname "$0")/common.sh"
 minutes=${1:-10}
-(cd "$repo" && cargo build --release --quiet)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-out=$(mktemp -d /tmp/pgvitals-scale.XXXXXX); chmod 755 "$out"
+build; workdir scale
 ports=()
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; for c in 0 1 2 3; do "$shared/pgfixture.sh" stop "$out/pg$c"; done; }
 trap cleanup EXIT
@@ -26,7 +23,7 @@ for c in 0 1 2 3; do
   done
 done
 echo "targets: $(grep -c 'name: c' "$out/config.yaml")"
-"$repo/target/release/pgvitals" run --config "$out/config.yaml" 2> "$out/pgvitals.log" &
+"$bin" run --config "$out/config.yaml" 2> "$out/pgvitals.log" &
 pid=$!
 ticks0=$(awk '{print $14+$15}' "/proc/$pid/stat")
 sleep $((minutes * 60))

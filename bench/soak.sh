@@ -5,22 +5,14 @@
 # Samples pgvitals' RSS every 30 s; prints the curve and the growth over the first poll's.
 # usage: bench/soak.sh [MINUTES]   (default 30)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); repo=$(dirname "$here")
-shared=${SHARED_BENCH:-$repo/../shared/bench}
+source "$(dirname "$0")/common.sh"
 minutes=${1:-30}
-(cd "$repo" && cargo build --release --quiet)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-out=$(mktemp -d /tmp/pgvitals-soak.XXXXXX); chmod 755 "$out"
-pgport=$(free_port); port=$(free_port)
-dsn=$("$shared/pgfixture.sh" start "$pgport" "$out/pg" large | tail -1)
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; "$shared/pgfixture.sh" stop "$out/pg"; }
-pids=(); trap cleanup EXIT
+build; workdir soak; start_fixture large
 cat > "$out/config.yaml" <<YAML
 listen: "127.0.0.1:$port"
 targets: [{name: soak, dsn: "$dsn"}]
 YAML
-"$repo/target/release/pgvitals" run --config "$out/config.yaml" 2> "$out/pgvitals.log" &
-pid=$!; pids+=("$pid")
+start_pgvitals
 # The workload: new statement shapes forever.
 python3 - "$pgport" > /dev/null 2>&1 <<'PY' &
 import subprocess, sys

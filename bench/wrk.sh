@@ -5,17 +5,10 @@
 # ticks before and after (both must stay put: no poll deadline missed under load).
 # usage: bench/wrk.sh [SECONDS] [CONNECTIONS]   (default 30 200; needs `wrk`, Debian package)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); repo=$(dirname "$here")
-shared=${SHARED_BENCH:-$repo/../shared/bench}
+source "$(dirname "$0")/common.sh"
 seconds=${1:-30}; conns=${2:-200}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
-(cd "$repo" && cargo build --release --quiet)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-out=$(mktemp -d /tmp/pgvitals-wrk.XXXXXX); chmod 755 "$out"
-pgport=$(free_port); port=$(free_port)
-dsn=$("$shared/pgfixture.sh" start "$pgport" "$out/pg" small | tail -1)
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; "$shared/pgfixture.sh" stop "$out/pg"; }
-pids=(); trap cleanup EXIT
+build; workdir wrk; start_fixture small
 cat > "$out/config.yaml" <<YAML
 listen: "127.0.0.1:$port"
 targets: [{name: load, dsn: "$dsn"}]
@@ -28,9 +21,7 @@ collectors:
 web:
   max_connections: 512
 YAML
-"$repo/target/release/pgvitals" run --config "$out/config.yaml" 2> "$out/pgvitals.log" &
-pid=$!; pids+=("$pid")
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
+start_pgvitals wait
 sleep 3
 counts() {
   curl -s "http://127.0.0.1:$port/metrics" | awk '
