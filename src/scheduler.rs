@@ -285,11 +285,10 @@ impl Supervisor {
             };
             let next = match probed {
                 Ok(p) => {
-                    telemetry.up.with_label_values(&[&name]).set(1.0);
+                    telemetry.up.set([&name], 1.0);
                     telemetry
                         .acquisition
-                        .with_label_values(&[&name, &primary, "connect"])
-                        .observe(p.elapsed.as_secs_f64());
+                        .observe([&name, &primary, "connect"], p.elapsed.as_secs_f64());
                     self.state
                         .server_version
                         .store(p.server_version, Ordering::Relaxed);
@@ -301,8 +300,7 @@ impl Supervisor {
                     let supported = p.server_version >= queries::MIN_SERVER_VERSION;
                     telemetry
                         .server_supported
-                        .with_label_values(&[&name])
-                        .set(if supported { 1.0 } else { 0.0 });
+                        .set([&name], if supported { 1.0 } else { 0.0 });
                     if supported {
                         unsupported_logged = false;
                         let wanted = match &self.state.target.databases {
@@ -330,8 +328,8 @@ impl Supervisor {
                     self.probe_interval
                 }
                 Err(e) => {
-                    telemetry.up.with_label_values(&[&name]).set(0.0);
-                    telemetry.probe_failures.with_label_values(&[&name]).inc();
+                    telemetry.up.set([&name], 0.0);
+                    telemetry.probe_failures.inc([&name]);
                     self.state.up.store(false, Ordering::Relaxed);
                     let msg = e.to_string();
                     if last_error.as_deref() != Some(msg.as_str()) {
@@ -551,11 +549,12 @@ impl CollectorLoop {
 
     fn count_skip(&self, reason: &str) {
         let k = &self.key;
-        self.snapshot
-            .telemetry()
-            .collector_skipped
-            .with_label_values(&[&k.target, &k.database, k.collector, reason])
-            .inc();
+        self.snapshot.telemetry().collector_skipped.inc([
+            &k.target,
+            &k.database,
+            k.collector,
+            reason,
+        ]);
         self.snapshot.bump();
     }
 
@@ -608,10 +607,7 @@ async fn poll(
     let labels = [key.target.as_str(), key.database.as_str(), key.collector];
     if !state.up.load(Ordering::Relaxed) {
         snapshot.remove(&key);
-        telemetry
-            .collector_success
-            .with_label_values(&labels)
-            .set(0.0);
+        telemetry.collector_success.set(labels, 0.0);
         return (collector, PollOutcome::TargetDown);
     }
     // Wait for a turn (max_concurrent_polls); the wait counts in the poll's duration.
@@ -619,17 +615,17 @@ async fn poll(
     let Ok(_permit) = permits.acquire_owned().await else {
         return (collector, PollOutcome::Failed("shutting down".into()));
     };
-    telemetry.collector_polls.with_label_values(&labels).inc();
+    telemetry.collector_polls.inc(labels);
     let result: Result<Output, (String, Vec<Family>)> = async {
         let waited = Instant::now();
         let client = pool.get().await.map_err(|e| {
             let msg = format!("no connection to {}: {}", key.database, db::error_chain(&e));
             (msg, Vec::new())
         })?;
-        telemetry
-            .acquisition
-            .with_label_values(&[&key.target, &key.database, "pool"])
-            .observe(waited.elapsed().as_secs_f64());
+        telemetry.acquisition.observe(
+            [&key.target, &key.database, "pool"],
+            waited.elapsed().as_secs_f64(),
+        );
         let cancel = client.cancel_token();
         let cx = PollContext {
             client: &client,
@@ -654,10 +650,7 @@ async fn poll(
     }
     .await;
     let elapsed = started.elapsed().as_secs_f64();
-    telemetry
-        .collector_duration
-        .with_label_values(&labels)
-        .set(elapsed);
+    telemetry.collector_duration.set(labels, elapsed);
     let source: Vec<(&'static str, &str)> = match spec.scope {
         Scope::Cluster => vec![("target", key.target.as_str())],
         Scope::Database => vec![
@@ -667,27 +660,18 @@ async fn poll(
     };
     let outcome = match result {
         Ok(output) => {
-            telemetry
-                .collector_success
-                .with_label_values(&labels)
-                .set(1.0);
+            telemetry.collector_success.set(labels, 1.0);
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_secs_f64();
-            telemetry
-                .collector_last_success
-                .with_label_values(&labels)
-                .set(now);
+            telemetry.collector_last_success.set(labels, now);
             snapshot.publish(key.clone(), &source, output);
             PollOutcome::Published
         }
         Err((msg, partial)) => {
-            telemetry.collector_errors.with_label_values(&labels).inc();
-            telemetry
-                .collector_success
-                .with_label_values(&labels)
-                .set(0.0);
+            telemetry.collector_errors.inc(labels);
+            telemetry.collector_success.set(labels, 0.0);
             if partial.is_empty() {
                 snapshot.remove(&key);
             } else {

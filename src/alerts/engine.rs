@@ -26,8 +26,7 @@ use super::rules::{Enrich, Input, Rule, WORST_INDEX_METRIC};
 /// Label names and values, sorted.
 pub type Labels = BTreeMap<String, String>;
 
-/// Cumulative histogram buckets: (upper bound, count), the last one `+Inf`.
-pub type Buckets = Vec<(f64, u64)>;
+pub use crate::telemetry::Buckets;
 
 /// One sampled series.
 #[derive(Debug, Clone)]
@@ -98,53 +97,33 @@ impl Inputs {
             }
             inputs.sources.insert(key);
         }
-        for family in snapshot.telemetry().gather() {
-            let name = family.name();
-            if name == "pgvitals_connection_acquisition_seconds" {
-                for m in family.get_metric() {
-                    let Some(target) = m.get_label().iter().find(|l| l.name() == "target") else {
-                        continue;
-                    };
-                    let h = m.get_histogram();
-                    let acc = inputs
-                        .acquisition
-                        .entry(target.value().to_string())
-                        .or_default();
-                    let buckets = h
-                        .get_bucket()
-                        .iter()
-                        .map(|b| (b.upper_bound(), b.cumulative_count()))
-                        .chain([(f64::INFINITY, h.get_sample_count())]);
-                    if acc.is_empty() {
-                        acc.extend(buckets);
-                    } else {
-                        for (slot, (_, c)) in acc.iter_mut().zip(buckets) {
-                            slot.1 += c;
-                        }
-                    }
+        let telemetry = snapshot.telemetry();
+        for (values, buckets) in telemetry.acquisition.cumulative() {
+            let [target, ..] = values;
+            let acc = inputs.acquisition.entry(target).or_default();
+            if acc.is_empty() {
+                acc.extend(buckets);
+            } else {
+                for (slot, (_, c)) in acc.iter_mut().zip(buckets) {
+                    slot.1 += c;
                 }
-                continue;
             }
-            if !wanted.contains(name) {
+        }
+        for name in &wanted {
+            let Some(samples) = telemetry.samples(name).filter(|s| !s.is_empty()) else {
                 continue;
-            }
+            };
             let out = inputs.series.entry(name.to_string()).or_default();
-            for m in family.get_metric() {
-                let labels = m
-                    .get_label()
-                    .iter()
-                    .map(|l| (l.name().to_string(), l.value().to_string()))
-                    .collect();
-                let value = match family.get_field_type() {
-                    prometheus::proto::MetricType::COUNTER => m.get_counter().get_value(),
-                    _ => m.get_gauge().get_value(),
-                };
-                out.push(Series {
-                    labels,
+            out.extend(samples.into_iter().map(|(labels, value)| {
+                Series {
+                    labels: labels
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
                     value,
                     source: None,
-                });
-            }
+                }
+            }));
         }
         inputs
     }
