@@ -30,13 +30,20 @@ fn bench(name: &str, mut f: impl FnMut()) {
 }
 
 fn table_families(tables: usize) -> Vec<Family> {
-    let names = [
-        "pgvitals_table_total_bytes",
-        "pgvitals_table_heap_bytes",
-        "pgvitals_table_index_bytes",
-        "pgvitals_table_toast_bytes",
-        "pgvitals_table_rows_estimate",
-    ];
+    families(
+        &[
+            "pgvitals_table_total_bytes",
+            "pgvitals_table_heap_bytes",
+            "pgvitals_table_index_bytes",
+            "pgvitals_table_toast_bytes",
+            "pgvitals_table_rows_estimate",
+        ],
+        tables,
+    )
+}
+
+/// Families of the given names with `tables` samples each.
+fn families(names: &[&'static str], tables: usize) -> Vec<Family> {
     names
         .iter()
         .map(|n| {
@@ -66,12 +73,14 @@ fn main() {
             &[("target", "main"), ("database", "app")],
             families.clone().into(),
         );
-        std::hint::black_box(snapshot.render());
+        std::hint::black_box(snapshot.render_chunks());
     });
     bench("render an unchanged snapshot of 10,000 series", || {
-        std::hint::black_box(snapshot.render());
+        std::hint::black_box(snapshot.render_chunks());
     });
     println!("  exposition size: {} bytes", snapshot.render().len());
+
+    scale_case();
 
     let moments: Vec<Moments> = (0..5000)
         .map(|i| Moments {
@@ -90,4 +99,72 @@ fn main() {
         let m = Mixture::new(moments.iter());
         std::hint::black_box((m.quantile(0.95), m.quantile(0.99)));
     });
+}
+
+/// 200 targets of ~750 series each (what `bench/scale.sh` exports), their self-metrics, and a
+/// scrape rendered after one source changed.
+fn scale_case() {
+    let telemetry = Arc::new(Telemetry::new(0.05));
+    let snapshot = Snapshot::new(telemetry.clone());
+    let collectors = [
+        "connection",
+        "statements",
+        "indexes",
+        "migrations",
+        "table_sizes",
+    ];
+    for t in 0..200 {
+        let target = format!("c{}-db{}", t / 50, t % 50);
+        for c in collectors {
+            telemetry.init_collector(&target, &target, c);
+            let l = [target.as_str(), target.as_str(), c];
+            telemetry.collector_success.set(l, 1.0);
+            telemetry.collector_duration.set(l, 0.01);
+            telemetry.collector_last_success.set(l, 1.7e9);
+            let key = SourceKey {
+                target: target.clone(),
+                database: target.clone(),
+                collector: c,
+            };
+            snapshot.publish(
+                key,
+                &[("target", &target), ("database", &target)],
+                families(&names(c), 30).into(),
+            );
+        }
+        telemetry.up.set([&target], 1.0);
+        for m in ["connect", "pool"] {
+            telemetry.acquisition.observe([&target, &target, m], 0.002);
+        }
+    }
+    let key = SourceKey {
+        target: "c0-db0".into(),
+        database: "c0-db0".into(),
+        collector: "statements",
+    };
+    let statements = families(&names("statements"), 30);
+    bench("200 targets: self-metrics encode", || {
+        std::hint::black_box(telemetry.encode());
+    });
+    bench("200 targets: one source published + render", || {
+        snapshot.publish(
+            key.clone(),
+            &[("target", "c0-db0"), ("database", "c0-db0")],
+            statements.clone().into(),
+        );
+        std::hint::black_box(snapshot.render_chunks());
+    });
+    let body = snapshot.render();
+    println!(
+        "  exposition size: {} bytes, {} lines",
+        body.len(),
+        body.iter().filter(|b| **b == b'\n').count()
+    );
+}
+
+/// Five family names of a collector (each collector exports its own families).
+fn names(collector: &str) -> Vec<&'static str> {
+    (0..5)
+        .map(|i| &*Box::leak(format!("pgvitals_{collector}_{i}").into_boxed_str()))
+        .collect()
 }

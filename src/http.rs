@@ -209,7 +209,7 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot, alerts: &Alerts) -> Respo
     }
     match req.uri().path() {
         "/metrics" => {
-            let mut body = VecDeque::from([snapshot.render()]);
+            let mut body: VecDeque<Bytes> = snapshot.render_chunks().iter().cloned().collect();
             let alert_series = alerts.views().exposition;
             if !alert_series.is_empty() {
                 body.push_back(alert_series);

@@ -2,13 +2,15 @@
 //!
 //! The scheduler [`publish`](Snapshot::publish)es each poll's families here, already encoded
 //! into Prometheus' text format (the work is done once per poll, off the scrape path). A scrape
-//! [`render`](Snapshot::render)s the exposition: when nothing was published since the last
-//! render it is the same bytes again; otherwise the encoded chunks are stitched together per
-//! family (one `# HELP`/`# TYPE` each) next to pgvitals' own metrics. A scrape never touches a
-//! database. Downstream readers (the evaluator, `/readyz`) read the typed families and
+//! [`render`](Snapshot::render)s the exposition as one block of bytes per metric family (one
+//! `# HELP`/`# TYPE` each, every source's samples under it) next to pgvitals' own metrics. When
+//! nothing was published since the last render it is the same blocks again; otherwise only the
+//! families whose sources published are stitched anew, the others are reused as they are. A
+//! scrape never touches a database. Downstream readers (the evaluator, `/readyz`) read the typed families and
 //! readiness from here too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -55,17 +57,30 @@ impl Entry {
     }
 }
 
+/// One poll's samples of one family, encoded. `id` is unique for the life of the process, so a
+/// family block made of the same ids holds the same bytes.
 #[derive(Debug)]
 struct EncodedFamily {
+    id: u64,
     name: &'static str,
     help: &'static str,
     kind: Kind,
     lines: String,
 }
 
+/// Source of [`EncodedFamily::id`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A family's block of the exposition and the encoded parts it was stitched from.
+struct Block {
+    parts: Vec<u64>,
+    bytes: Bytes,
+}
+
 struct Rendered {
     generation: u64,
-    body: Bytes,
+    chunks: Arc<[Bytes]>,
+    blocks: HashMap<&'static str, Block>,
 }
 
 /// The in-memory snapshot.
@@ -101,6 +116,7 @@ impl Snapshot {
         let encoded = families
             .iter()
             .map(|f| EncodedFamily {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 name: f.name,
                 help: f.help,
                 kind: f.kind,
@@ -186,13 +202,25 @@ impl Snapshot {
             .collect()
     }
 
-    /// The exposition in Prometheus' text format.
+    /// The exposition in Prometheus' text format, as one contiguous buffer (a copy of
+    /// [`Snapshot::render_chunks`]).
     pub fn render(&self) -> Bytes {
+        let chunks = self.render_chunks();
+        let mut out = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+        for c in chunks.iter() {
+            out.extend_from_slice(c);
+        }
+        Bytes::from(out)
+    }
+
+    /// The exposition in Prometheus' text format: one chunk per metric family, then the
+    /// self-metrics. Unchanged families are the very same buffers as in the previous render.
+    pub fn render_chunks(&self) -> Arc<[Bytes]> {
         let generation = *self.generation.borrow();
         let mut cache = self.rendered.lock().unwrap();
         if let Some(r) = cache.as_ref() {
             if r.generation == generation {
-                return r.body.clone();
+                return r.chunks.clone();
             }
         }
         let entries: Vec<Arc<Vec<EncodedFamily>>> = self
@@ -203,40 +231,55 @@ impl Snapshot {
             .map(|e| e.encoded.clone())
             .collect();
         let mut by_name: BTreeMap<&'static str, Vec<&EncodedFamily>> = BTreeMap::new();
-        let mut size = 0;
         for fams in &entries {
             for f in fams.iter() {
-                size += f.lines.len();
                 by_name.entry(f.name).or_default().push(f);
             }
         }
-        let telemetry = self.telemetry.encode();
-        let mut out = String::with_capacity(size + telemetry.len() + by_name.len() * 128);
-        let mut seen = BTreeSet::new();
-        for (name, parts) in &by_name {
-            let first = parts[0];
-            seen.insert(*name);
-            out.push_str("# HELP ");
-            out.push_str(name);
-            out.push(' ');
-            out.push_str(first.help);
-            out.push_str("\n# TYPE ");
-            out.push_str(name);
-            out.push(' ');
-            out.push_str(first.kind.as_str());
-            out.push('\n');
-            for p in parts {
-                out.push_str(&p.lines);
-            }
+        let mut previous = cache.take().map(|r| r.blocks).unwrap_or_default();
+        let mut blocks = HashMap::with_capacity(by_name.len());
+        let mut chunks = Vec::with_capacity(by_name.len() + 1);
+        for (name, parts) in by_name {
+            let ids: Vec<u64> = parts.iter().map(|p| p.id).collect();
+            let block = match previous.remove(name) {
+                Some(b) if b.parts == ids => b,
+                _ => Block {
+                    parts: ids,
+                    bytes: stitch(&parts),
+                },
+            };
+            chunks.push(block.bytes.clone());
+            blocks.insert(name, block);
         }
-        out.push_str(&telemetry);
-        let body = Bytes::from(out);
+        chunks.push(Bytes::from(self.telemetry.encode()));
+        let chunks: Arc<[Bytes]> = chunks.into();
         *cache = Some(Rendered {
             generation,
-            body: body.clone(),
+            chunks: chunks.clone(),
+            blocks,
         });
-        body
+        chunks
     }
+}
+
+/// One family's block: its header, then every source's samples.
+fn stitch(parts: &[&EncodedFamily]) -> Bytes {
+    let first = parts[0];
+    let size = parts.iter().map(|p| p.lines.len()).sum::<usize>() + first.help.len() + 128;
+    let mut out = String::with_capacity(size);
+    out.push_str("# HELP ");
+    out.push_str(first.name);
+    out.push(' ');
+    out.push_str(first.help);
+    out.push_str("\n# TYPE ");
+    out.push_str(first.name);
+    out.push(' ');
+    out.push_str(first.kind.as_str());
+    out.push('\n');
+    for p in parts {
+        out.push_str(&p.lines);
+    }
+    Bytes::from(out)
 }
 
 #[cfg(test)]
@@ -262,8 +305,21 @@ mod tests {
         assert_eq!(text.matches("# TYPE pgvitals_demo_bytes gauge").count(), 1);
         assert!(text.contains("pgvitals_demo_bytes{target=\"a\",x=\"1\"} 2\npgvitals_demo_bytes{target=\"b\",x=\"1\"} 2\n"));
         assert!(text.contains("pgvitals_build_info{version="));
-        // Unchanged snapshot: the very same buffer.
-        assert_eq!(s.render().as_ptr(), s.render().as_ptr());
+        // Unchanged snapshot: the very same buffers.
+        assert!(Arc::ptr_eq(&s.render_chunks(), &s.render_chunks()));
+        // One source publishes again: its family is stitched anew, the others are reused.
+        let other = Family::gauge("pgvitals_other_bytes", "other").with([], 1.0);
+        s.publish(key("a", "o"), &[("target", "a")], vec![other].into());
+        let before = s.render_chunks();
+        let f = Family::gauge("pgvitals_demo_bytes", "demo").with([("x", "1".into())], 3.0);
+        s.publish(key("b", "c"), &[("target", "b")], vec![f].into());
+        let after = s.render_chunks();
+        assert!(before[0].starts_with(b"# HELP pgvitals_demo_bytes "));
+        assert_ne!(before[0], after[0]);
+        assert_eq!(before[1].as_ptr(), after[1].as_ptr());
+        assert!(String::from_utf8(s.render().to_vec())
+            .unwrap()
+            .contains("pgvitals_demo_bytes{target=\"b\",x=\"1\"} 3\n"));
         s.remove_target("a");
         let text = String::from_utf8(s.render().to_vec()).unwrap();
         assert!(!text.contains("target=\"a\""));
