@@ -2,7 +2,9 @@
 //!
 //! - encoding a poll's families into the exposition (10,000 series) and rendering a scrape;
 //! - rendering an unchanged snapshot (what most scrapes cost);
-//! - the latency estimator over the interval moments of 5,000 statements.
+//! - the latency estimator over the interval moments of 5,000 statements;
+//! - interval deltas of 10,000 pg_stat_statements entries (a poll's reading after the baseline);
+//! - a scrape of 200 targets after one source published.
 //!
 //! Each case runs for about a second after a warm-up and prints the mean time per iteration.
 //! Timing lives here, not in tests.
@@ -81,6 +83,7 @@ fn main() {
     println!("  exposition size: {} bytes", snapshot.render().len());
 
     scale_case();
+    deltas_case();
 
     let moments: Vec<Moments> = (0..5000)
         .map(|i| Moments {
@@ -167,4 +170,57 @@ fn names(collector: &str) -> Vec<&'static str> {
     (0..5)
         .map(|i| &*Box::leak(format!("pgvitals_{collector}_{i}").into_boxed_str()))
         .collect()
+}
+
+/// Interval deltas over 10,000 entries: one poll's worth of readings after the baseline, a
+/// tenth of them new (the rest of the statements ran again).
+fn deltas_case() {
+    use pgvitals::collectors::statement_deltas::{Baseline, EntryKey, Reading, Spread};
+    let reading = |i: usize, poll: usize| {
+        let calls = (1 + i % 50 + poll * (i % 3)) as f64;
+        let total_ms = calls * 0.5 * (1 + i % 40) as f64;
+        Reading {
+            spread: Spread::from_totals(calls, total_ms, 0.1 * (1 + i % 7) as f64),
+            total_ms,
+            rows: calls,
+            hit: calls * 10.0,
+            read: calls,
+            io_ms: 0.0,
+            stats_since: None,
+            parallel_workers: None,
+        }
+    };
+    let key = |i: usize| EntryKey {
+        dbid: 1 + (i % 4) as i64,
+        userid: 10,
+        queryid: (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as i64,
+        toplevel: true,
+    };
+    let mut baseline = Baseline::new();
+    baseline.begin(Some(0.0));
+    for i in 0..10_000 {
+        baseline.observe(key(i), reading(i, 0));
+    }
+    baseline.finish();
+    let mut poll = 0;
+    let mut ran = 0;
+    bench(
+        "interval deltas of 10,000 pg_stat_statements entries",
+        || {
+            poll += 1;
+            baseline.begin(Some(0.0));
+            ran = 0;
+            for i in 0..10_000 {
+                // A tenth of the entries are replaced each poll (evicted and new).
+                let id = if i % 10 == poll % 10 {
+                    i + 10_000 * poll
+                } else {
+                    i
+                };
+                ran += usize::from(baseline.observe(key(id), reading(id, poll)).is_some());
+            }
+            std::hint::black_box(baseline.finish());
+        },
+    );
+    println!("  entries that ran in the last interval: {ran}");
 }

@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod indexes;
 pub mod migrations;
+pub mod statement_deltas;
 pub mod statements;
 pub mod table_sizes;
 

@@ -6,17 +6,10 @@
 //! catalog change, read with `pg_stat_statements(false)` so the text file is not loaded) and
 //! `statements_text.sql` (text of statements not seen before, cached).
 //!
-//! **Interval deltas.** The previous reading of every entry (dbid, userid, queryid, toplevel)
-//! is kept. Per interval pgvitals derives Δcalls, Δexecution time, Δrows, Δshared blocks
-//! hit/read and Δio time, and, from the population standard deviation pg_stat_statements keeps,
-//! the interval's exact mean and standard deviation (Chan's parallel-variance formula run
-//! backwards: the interval's M2 is the new M2 minus the old M2 minus the shift of the mean).
-//! An entry seen for the first time since the last poll was created in the interval (a new
-//! statement, or one evicted and re-created): all its counters belong to the interval. An entry
-//! whose counters went down or whose `stats_since` moved was reset in the interval, and so was
-//! everything when `pg_stat_statements_info.stats_reset` moved: its counters since the reset
-//! are the interval's (what ran between the last poll and the reset is lost, never negative),
-//! and `pgvitals_statements_resets_total` counts it. The first poll only sets the baseline.
+//! **Interval deltas** come from [`super::statement_deltas::Baseline`], fed row by row as the
+//! counters stream in (the rows are never all held at once); see there for the reset rules.
+//! Database and role names are kept once per oid, query texts only for statements that made
+//! the top.
 //!
 //! **Cardinality.** Per-statement series only for the `top_n` statements of the interval by
 //! execution time; the rest are summed into `queryid="other"`, so totals stay exact and the
@@ -28,12 +21,15 @@
 //!
 //! The monitoring role's own statements are excluded in the SQL.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::anyhow;
+use futures_util::TryStreamExt;
 use serde::Serialize;
 
+use super::statement_deltas::{Baseline, Cumulative, Delta, EntryKey, Reading, Spread};
 use super::{
     BoxFuture, CollectResult, Collector, Failure, Output, PollContext, Report as AnyReport,
 };
@@ -126,169 +122,6 @@ pub struct StatementReport {
     pub hit_ratio: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct EntryKey {
-    dbid: i64,
-    userid: i64,
-    queryid: i64,
-    toplevel: bool,
-}
-
-/// Count, mean and sum of squared deviations (M2) of execution times, milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Spread {
-    n: f64,
-    mean: f64,
-    m2: f64,
-}
-
-impl Spread {
-    /// Merges two disjoint sets of executions (Chan et al.).
-    fn merge(self, o: Spread) -> Spread {
-        if self.n == 0.0 {
-            return o;
-        }
-        if o.n == 0.0 {
-            return self;
-        }
-        let n = self.n + o.n;
-        let d = o.mean - self.mean;
-        Spread {
-            n,
-            mean: self.mean + d * o.n / n,
-            m2: self.m2 + o.m2 + d * d * self.n * o.n / n,
-        }
-    }
-
-    /// The executions in `self` that are not in `earlier` (a prefix of the same series).
-    fn since(self, earlier: Spread) -> Spread {
-        let n = self.n - earlier.n;
-        if n <= 0.0 {
-            return Spread::default();
-        }
-        let sum = self.mean * self.n - earlier.mean * earlier.n;
-        let mean = sum / n;
-        let d = mean - earlier.mean;
-        let m2 = self.m2 - earlier.m2 - d * d * earlier.n * n / self.n;
-        Spread {
-            n,
-            mean,
-            m2: m2.max(0.0),
-        }
-    }
-
-    fn stddev(&self) -> f64 {
-        if self.n > 0.0 {
-            (self.m2 / self.n).sqrt()
-        } else {
-            0.0
-        }
-    }
-
-    fn moments_seconds(&self) -> Moments {
-        Moments {
-            calls: self.n,
-            mean: self.mean / 1000.0,
-            stddev: self.stddev() / 1000.0,
-        }
-    }
-}
-
-/// One reading of an entry's cumulative counters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Reading {
-    spread: Spread,
-    total_ms: f64,
-    rows: f64,
-    hit: f64,
-    read: f64,
-    io_ms: f64,
-    stats_since: Option<f64>,
-    parallel_workers: Option<f64>,
-}
-
-impl Reading {
-    fn went_back_from(&self, p: &Reading) -> bool {
-        self.spread.n < p.spread.n
-            || self.total_ms < p.total_ms - 1e-6
-            || self.rows < p.rows
-            || self.hit < p.hit
-            || self.read < p.read
-            || self.stats_since != p.stats_since
-    }
-
-    /// The interval's share: everything since `p`, or since zero when `p` is `None`.
-    fn since(&self, p: Option<&Reading>) -> Delta {
-        let zero = Reading {
-            spread: Spread::default(),
-            total_ms: 0.0,
-            rows: 0.0,
-            hit: 0.0,
-            read: 0.0,
-            io_ms: 0.0,
-            stats_since: None,
-            parallel_workers: None,
-        };
-        let p = p.unwrap_or(&zero);
-        Delta {
-            spread: self.spread.since(p.spread),
-            total_ms: (self.total_ms - p.total_ms).max(0.0),
-            rows: self.rows - p.rows,
-            hit: self.hit - p.hit,
-            read: self.read - p.read,
-            io_ms: (self.io_ms - p.io_ms).max(0.0),
-            parallel_workers: (self.parallel_workers.unwrap_or(0.0)
-                - p.parallel_workers.unwrap_or(0.0))
-            .max(0.0),
-        }
-    }
-}
-
-/// What one entry (or a bucket of them) did in the interval.
-#[derive(Debug, Clone, Copy, Default)]
-struct Delta {
-    spread: Spread,
-    total_ms: f64,
-    rows: f64,
-    hit: f64,
-    read: f64,
-    io_ms: f64,
-    parallel_workers: f64,
-}
-
-impl Delta {
-    fn add(&mut self, o: &Delta) {
-        self.spread = self.spread.merge(o.spread);
-        self.total_ms += o.total_ms;
-        self.rows += o.rows;
-        self.hit += o.hit;
-        self.read += o.read;
-        self.io_ms += o.io_ms;
-        self.parallel_workers += o.parallel_workers;
-    }
-
-    fn hit_ratio(&self) -> Option<f64> {
-        let all = self.hit + self.read;
-        (all > 0.0).then(|| self.hit / all)
-    }
-}
-
-/// pgvitals' running sums of the interval deltas, for the `_total` counters.
-#[derive(Debug, Clone, Copy, Default)]
-struct Cumulative {
-    calls: f64,
-    exec_seconds: f64,
-    rows: f64,
-}
-
-impl Cumulative {
-    fn add(&mut self, d: &Delta) {
-        self.calls += d.spread.n;
-        self.exec_seconds += d.total_ms / 1000.0;
-        self.rows += d.rows;
-    }
-}
-
 struct Sql {
     schema: String,
     version: i32,
@@ -301,13 +134,13 @@ struct Sql {
 pub struct StatementsCollector {
     settings: Settings,
     sql: Option<Sql>,
-    prev: HashMap<EntryKey, Reading>,
+    baseline: Baseline,
     prev_at: Option<Instant>,
-    prev_stats_reset: Option<f64>,
-    names: HashMap<EntryKey, (String, String)>,
-    cumulative: HashMap<EntryKey, Cumulative>,
+    /// Database names by oid.
+    databases: HashMap<i64, String>,
+    /// Role names by oid.
+    users: HashMap<i64, String>,
     other_cumulative: Cumulative,
-    resets: u64,
     texts: HashMap<(i64, i64), String>,
 }
 
@@ -317,22 +150,19 @@ impl StatementsCollector {
         StatementsCollector {
             settings,
             sql: None,
-            prev: HashMap::new(),
+            baseline: Baseline::new(),
             prev_at: None,
-            prev_stats_reset: None,
-            names: HashMap::new(),
-            cumulative: HashMap::new(),
+            databases: HashMap::new(),
+            users: HashMap::new(),
             other_cumulative: Cumulative::default(),
-            resets: 0,
             texts: HashMap::new(),
         }
     }
 
     fn unavailable(&mut self, reason: String) -> Failure {
         // Whatever comes back later starts from a fresh baseline.
-        self.prev.clear();
+        self.baseline.clear();
         self.prev_at = None;
-        self.prev_stats_reset = None;
         Failure {
             error: anyhow!(reason),
             partial: vec![
@@ -351,7 +181,7 @@ impl StatementsCollector {
             RESETS,
             "Statement entries found reset between two polls (a new baseline each, never a negative delta).",
         )
-        .with([], self.resets as f64)
+        .with([], self.baseline.resets() as f64)
     }
 
     fn sql(&mut self, schema: &str, version: i32) -> Result<&Sql, queries::UnsupportedVersion> {
@@ -384,11 +214,7 @@ impl StatementsCollector {
         let sql = self.sql(&schema, cx.server_version)?;
         let (info_sql, counters_sql, text_sql) =
             (sql.info.clone(), sql.counters.clone(), sql.text.clone());
-        let read = tokio::try_join!(
-            client.query_one(info_sql.as_str(), &[]),
-            client.query(counters_sql.as_str(), &[])
-        );
-        let (info, rows) = match read {
+        let (info, rows) = match read_counters(client, &info_sql, &counters_sql).await {
             Ok(r) => r,
             Err(e) => {
                 let text = crate::db::error_chain(&e);
@@ -406,75 +232,55 @@ impl StatementsCollector {
         let stats_reset: Option<f64> = info.try_get("stats_reset")?;
         let dealloc: Option<i64> = info.try_get("dealloc")?;
 
-        let first = self.prev_at.is_none();
-        let global_reset = !first
-            && stats_reset.is_some()
-            && self.prev_stats_reset.is_some()
-            && stats_reset != self.prev_stats_reset;
-        if global_reset {
-            self.resets += 1;
-        }
-        let mut current: HashMap<EntryKey, Reading> = HashMap::with_capacity(rows.len());
+        self.baseline.begin(stats_reset);
+        let mut rows = std::pin::pin!(rows);
         let mut deltas: Vec<(EntryKey, Delta)> = Vec::new();
         let mut parallel_seen = false;
-        for row in &rows {
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| anyhow!("reading pg_stat_statements: {}", crate::db::error_chain(&e)))?
+        {
             let key = EntryKey {
-                dbid: row.try_get("dbid")?,
-                userid: row.try_get("userid")?,
-                queryid: row.try_get("queryid")?,
-                toplevel: row.try_get("toplevel")?,
+                dbid: row.try_get(col::DBID)?,
+                userid: row.try_get(col::USERID)?,
+                queryid: row.try_get(col::QUERYID)?,
+                toplevel: row.try_get(col::TOPLEVEL)?,
             };
-            let calls = row.try_get::<_, i64>("calls")? as f64;
-            let total_ms: f64 = row.try_get("total_exec_time")?;
-            let stddev: f64 = row.try_get("stddev_exec_time")?;
-            let parallel: Option<i64> = row.try_get("parallel_workers_launched")?;
+            let calls = row.try_get::<_, i64>(col::CALLS)? as f64;
+            let total_ms: f64 = row.try_get(col::TOTAL_EXEC_TIME)?;
+            let parallel: Option<i64> = row.try_get(col::PARALLEL_WORKERS)?;
             parallel_seen |= parallel.is_some();
             let reading = Reading {
-                spread: Spread {
-                    n: calls,
-                    mean: if calls > 0.0 { total_ms / calls } else { 0.0 },
-                    m2: stddev * stddev * calls,
-                },
+                spread: Spread::from_totals(calls, total_ms, row.try_get(col::STDDEV_EXEC_TIME)?),
                 total_ms,
-                rows: row.try_get::<_, i64>("rows")? as f64,
-                hit: row.try_get::<_, i64>("shared_blks_hit")? as f64,
-                read: row.try_get::<_, i64>("shared_blks_read")? as f64,
-                io_ms: row.try_get("io_time")?,
-                stats_since: row.try_get("stats_since")?,
+                rows: row.try_get::<_, i64>(col::ROWS)? as f64,
+                hit: row.try_get::<_, i64>(col::SHARED_BLKS_HIT)? as f64,
+                read: row.try_get::<_, i64>(col::SHARED_BLKS_READ)? as f64,
+                io_ms: row.try_get(col::IO_TIME)?,
+                stats_since: row.try_get(col::STATS_SINCE)?,
                 parallel_workers: parallel.map(|v| v as f64),
             };
-            if let std::collections::hash_map::Entry::Vacant(e) = self.names.entry(key) {
-                e.insert((row.try_get("database")?, row.try_get("user")?));
+            if let Entry::Vacant(e) = self.databases.entry(key.dbid) {
+                e.insert(row.try_get(col::DATABASE)?);
             }
-            if !first {
-                let delta = if global_reset {
-                    reading.since(None)
-                } else {
-                    match self.prev.get(&key) {
-                        Some(p) if reading.went_back_from(p) => {
-                            self.resets += 1;
-                            reading.since(None)
-                        }
-                        Some(p) => reading.since(Some(p)),
-                        None => reading.since(None),
-                    }
-                };
-                if delta.spread.n > 0.0 {
-                    deltas.push((key, delta));
-                }
+            if let Entry::Vacant(e) = self.users.entry(key.userid) {
+                e.insert(row.try_get(col::USER)?);
             }
-            current.insert(key, reading);
+            if let Some(delta) = self.baseline.observe(key, reading) {
+                deltas.push((key, delta));
+            }
         }
+        let tracked = self.baseline.finish();
         let interval = self.prev_at.map(|t| now.duration_since(t).as_secs_f64());
-        self.prev = current;
         self.prev_at = Some(now);
-        self.prev_stats_reset = stats_reset;
-        // Forget what pg_stat_statements no longer has.
-        let prev = &self.prev;
-        self.names.retain(|k, _| prev.contains_key(k));
-        self.cumulative.retain(|k, _| prev.contains_key(k));
-        self.texts
-            .retain(|(db, q), _| prev.keys().any(|k| k.dbid == *db && k.queryid == *q));
+        // Texts are kept for statements that made the top; once there are twice as many as
+        // the top holds, those pg_stat_statements no longer has are forgotten (one linear pass).
+        if self.texts.len() > 2 * self.settings.top_n.max(1) {
+            let present: HashSet<(i64, i64)> =
+                self.baseline.keys().map(|k| (k.dbid, k.queryid)).collect();
+            self.texts.retain(|id, _| present.contains(id));
+        }
 
         deltas.sort_by(|a, b| b.1.total_ms.total_cmp(&a.1.total_ms));
         let split = deltas.len().min(self.settings.top_n);
@@ -482,9 +288,6 @@ impl StatementsCollector {
         let mut other = Delta::default();
         for (_, d) in rest {
             other.add(d);
-        }
-        for (k, d) in &deltas {
-            self.cumulative.entry(*k).or_default().add(d);
         }
         self.other_cumulative.add(&other);
 
@@ -526,7 +329,7 @@ impl StatementsCollector {
             under_threshold_ratio: all.cdf(self.settings.threshold_seconds),
             p95_ms: all.quantile(0.95).map(|s| s * 1000.0),
             p99_ms: all.quantile(0.99).map(|s| s * 1000.0),
-            resets: self.resets,
+            resets: self.baseline.resets(),
             statements: Vec::new(),
             other: None,
         };
@@ -534,7 +337,7 @@ impl StatementsCollector {
             &mut out.families,
             &report,
             dealloc,
-            rows.len(),
+            tracked,
             parallel_seen.then(|| {
                 deltas
                     .iter()
@@ -545,7 +348,8 @@ impl StatementsCollector {
 
         let mut per = PerStatement::new();
         for (k, d) in top {
-            let (database, user) = self.names.get(k).cloned().unwrap_or_default();
+            let database = self.databases.get(&k.dbid).cloned().unwrap_or_default();
+            let user = self.users.get(&k.userid).cloned().unwrap_or_default();
             let text = self.texts.get(&(k.dbid, k.queryid)).cloned();
             let mut labels = vec![
                 ("database", database.clone()),
@@ -558,12 +362,7 @@ impl StatementsCollector {
                 labels.push(("query", t));
             }
             let p95 = latency::quantile_of(&d.spread.moments_seconds(), 0.95);
-            per.push(
-                &labels,
-                d,
-                p95,
-                &self.cumulative.get(k).copied().unwrap_or_default(),
-            );
+            per.push(&labels, d, p95, &self.baseline.cumulative(k));
             report.statements.push(StatementReport {
                 queryid: k.queryid.to_string(),
                 database,
@@ -768,6 +567,64 @@ pub fn render_text(target: &str, r: &Report) -> String {
     out
 }
 
+/// Column positions of `queries/statements*.sql` (every variant has the same columns).
+mod col {
+    pub const DBID: usize = 0;
+    pub const USERID: usize = 1;
+    pub const QUERYID: usize = 2;
+    pub const TOPLEVEL: usize = 3;
+    pub const DATABASE: usize = 4;
+    pub const USER: usize = 5;
+    pub const CALLS: usize = 6;
+    pub const TOTAL_EXEC_TIME: usize = 7;
+    pub const STDDEV_EXEC_TIME: usize = 8;
+    pub const ROWS: usize = 9;
+    pub const SHARED_BLKS_HIT: usize = 10;
+    pub const SHARED_BLKS_READ: usize = 11;
+    pub const IO_TIME: usize = 12;
+    pub const STATS_SINCE: usize = 13;
+    pub const PARALLEL_WORKERS: usize = 14;
+    /// The names, in order, checked against the prepared statement in debug builds (the
+    /// version tests run every variant).
+    pub const NAMES: [&str; 15] = [
+        "dbid",
+        "userid",
+        "queryid",
+        "toplevel",
+        "database",
+        "user",
+        "calls",
+        "total_exec_time",
+        "stddev_exec_time",
+        "rows",
+        "shared_blks_hit",
+        "shared_blks_read",
+        "io_time",
+        "stats_since",
+        "parallel_workers_launched",
+    ];
+}
+
+/// Reads `pg_stat_statements_info` and starts streaming the counters.
+async fn read_counters(
+    client: &tokio_postgres::Client,
+    info_sql: &str,
+    counters_sql: &str,
+) -> Result<(tokio_postgres::Row, tokio_postgres::RowStream), tokio_postgres::Error> {
+    let info = client.query_one(info_sql, &[]).await?;
+    let statement = client.prepare(counters_sql).await?;
+    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    debug_assert_eq!(
+        names,
+        col::NAMES,
+        "queries/statements*.sql columns out of order"
+    );
+    let rows = client
+        .query_raw(&statement, std::iter::empty::<i32>())
+        .await?;
+    Ok((info, rows))
+}
+
 fn fmt_seconds(s: f64) -> String {
     let mut out = String::new();
     crate::metrics::write_value(&mut out, s);
@@ -872,34 +729,5 @@ impl PerStatement {
 impl Collector for StatementsCollector {
     fn collect<'a>(&'a mut self, cx: PollContext<'a>) -> BoxFuture<'a, CollectResult> {
         Box::pin(self.poll(cx))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spread_of(xs: &[f64]) -> Spread {
-        let n = xs.len() as f64;
-        let mean = xs.iter().sum::<f64>() / n;
-        Spread {
-            n,
-            mean,
-            m2: xs.iter().map(|x| (x - mean).powi(2)).sum(),
-        }
-    }
-
-    #[test]
-    fn interval_moments_are_exact() {
-        let before = [1.0, 2.0, 3.0, 10.0];
-        let after = [5.0, 7.0, 30.0];
-        let all: Vec<f64> = before.iter().chain(after.iter()).copied().collect();
-        let got = spread_of(&all).since(spread_of(&before));
-        let want = spread_of(&after);
-        assert!((got.n - want.n).abs() < 1e-9);
-        assert!((got.mean - want.mean).abs() < 1e-9);
-        assert!((got.m2 - want.m2).abs() < 1e-6, "{got:?} vs {want:?}");
-        let merged = spread_of(&before).merge(spread_of(&after));
-        assert!((merged.m2 - spread_of(&all).m2).abs() < 1e-6);
     }
 }
