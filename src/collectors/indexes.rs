@@ -20,6 +20,8 @@
 
 use std::collections::HashMap;
 
+use futures_util::TryStreamExt;
+
 use serde::Serialize;
 
 use super::{BoxFuture, CollectResult, Collector, Output, PollContext, Report};
@@ -184,11 +186,6 @@ impl IndexesCollector {
     async fn poll(&mut self, cx: PollContext<'_>) -> CollectResult {
         let v = cx.server_version;
         let client = cx.client;
-        let (index_rows, table_rows, window) = tokio::try_join!(
-            client.query(queries::INDEX_STATS.sql(v)?, &[]),
-            client.query(queries::TABLE_STATS.sql(v)?, &[]),
-            client.query_one(queries::STATS_WINDOW.sql(v)?, &[]),
-        )?;
         // The catalog findings change only with DDL: refresh them every findings_interval.
         let due = self
             .catalog_findings
@@ -202,9 +199,11 @@ impl IndexesCollector {
         let first = !self.polled_once;
         self.polled_once = true;
 
-        let mut indexes = Vec::with_capacity(index_rows.len());
-        let mut prev_indexes = HashMap::with_capacity(index_rows.len());
-        for r in &index_rows {
+        // Rows are turned into compact structs as they arrive (12,500 indexes are 12,500 rows).
+        let mut indexes = Vec::with_capacity(self.prev_indexes.len());
+        let mut prev_indexes = HashMap::with_capacity(self.prev_indexes.len());
+        let mut rows = std::pin::pin!(super::stream(client, queries::INDEX_STATS.sql(v)?).await?);
+        while let Some(r) = rows.try_next().await? {
             let oid: i64 = r.try_get("index_oid")?;
             let now = IndexCounters {
                 scans: r.try_get::<_, i64>("idx_scan")? as f64,
@@ -232,9 +231,10 @@ impl IndexesCollector {
         for i in &indexes {
             *idx_scans_by_table.entry(i.table_oid).or_default() += i.now.scans;
         }
-        let mut tables = Vec::with_capacity(table_rows.len());
-        let mut prev_tables = HashMap::with_capacity(table_rows.len());
-        for r in &table_rows {
+        let mut tables = Vec::with_capacity(self.prev_tables.len());
+        let mut prev_tables = HashMap::with_capacity(self.prev_tables.len());
+        let mut rows = std::pin::pin!(super::stream(client, queries::TABLE_STATS.sql(v)?).await?);
+        while let Some(r) = rows.try_next().await? {
             let oid: i64 = r.try_get("table_oid")?;
             let now = TableCounters {
                 seq_scans: r.try_get::<_, i64>("seq_scan")? as f64,
@@ -259,6 +259,7 @@ impl IndexesCollector {
         }
         self.prev_tables = prev_tables;
 
+        let window = client.query_one(queries::STATS_WINDOW.sql(v)?, &[]).await?;
         let since: f64 = window.try_get("since")?;
         let now_s: f64 = window.try_get("now")?;
         let findings = self.findings(&indexes, &tables, now_s - since);

@@ -72,6 +72,15 @@ pub enum Report {
     Migrations(Arc<migrations::MigrationsReport>),
 }
 
+/// Runs a query whose rows are then read one at a time as they arrive (`try_next` on the
+/// pinned stream), so a poll never holds a large result whole.
+pub async fn stream(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<tokio_postgres::RowStream, tokio_postgres::Error> {
+    client.query_raw(sql, std::iter::empty::<i32>()).await
+}
+
 /// A failed poll: the error, and the families that are still true (e.g. "not available").
 #[derive(Debug)]
 pub struct Failure {

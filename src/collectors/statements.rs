@@ -241,6 +241,10 @@ impl StatementsCollector {
             .await
             .map_err(|e| anyhow!("reading pg_stat_statements: {}", crate::db::error_chain(&e)))?
         {
+            debug_assert!(
+                row.columns().iter().map(|c| c.name()).eq(col::NAMES),
+                "queries/statements*.sql columns out of order"
+            );
             let key = EntryKey {
                 dbid: row.try_get(col::DBID)?,
                 userid: row.try_get(col::USERID)?,
@@ -612,17 +616,7 @@ async fn read_counters(
     counters_sql: &str,
 ) -> Result<(tokio_postgres::Row, tokio_postgres::RowStream), tokio_postgres::Error> {
     let info = client.query_one(info_sql, &[]).await?;
-    let statement = client.prepare(counters_sql).await?;
-    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
-    debug_assert_eq!(
-        names,
-        col::NAMES,
-        "queries/statements*.sql columns out of order"
-    );
-    let rows = client
-        .query_raw(&statement, std::iter::empty::<i32>())
-        .await?;
-    Ok((info, rows))
+    Ok((info, super::stream(client, counters_sql).await?))
 }
 
 fn fmt_seconds(s: f64) -> String {
