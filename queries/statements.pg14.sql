@@ -1,6 +1,7 @@
 -- serves: PostgreSQL 14-16
 -- As statements.sql; 14 added toplevel (a statement run at top level and nested in a function
 -- are two entries).
+-- Columns are read by position, in this order (collectors/statements.rs, `col`).
 SELECT s.dbid::int8 AS dbid,
        s.userid::int8 AS userid,
        s.queryid,

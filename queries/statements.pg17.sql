@@ -2,6 +2,7 @@
 -- As statements.pg14.sql; 17 renamed blk_read_time/blk_write_time to shared_blk_*_time (and
 -- split out local_blk_*_time, summed here so io_time means the same as before 17), and added
 -- stats_since: an entry whose stats_since moved was reset between two polls.
+-- Columns are read by position, in this order (collectors/statements.rs, `col`).
 SELECT s.dbid::int8 AS dbid,
        s.userid::int8 AS userid,
        s.queryid,

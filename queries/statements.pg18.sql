@@ -1,5 +1,6 @@
 -- serves: PostgreSQL 18+
 -- As statements.pg17.sql; 18 added parallel_workers_to_launch/parallel_workers_launched.
+-- Columns are read by position, in this order (collectors/statements.rs, `col`).
 SELECT s.dbid::int8 AS dbid,
        s.userid::int8 AS userid,
        s.queryid,

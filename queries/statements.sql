@@ -7,6 +7,7 @@
 --   calls, total_exec_time (ms), stddev_exec_time (ms, population), rows,
 --   shared_blks_hit, shared_blks_read, io_time (ms: blk_read_time + blk_write_time)
 --   stats_since (13-16: NULL), parallel_workers_launched (before 18: NULL)
+-- Columns are read by position, in this order (collectors/statements.rs, `col`).
 SELECT s.dbid::int8 AS dbid,
        s.userid::int8 AS userid,
        s.queryid,
