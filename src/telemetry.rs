@@ -55,7 +55,7 @@ fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
 pub type LabeledValue<const N: usize> = ([String; N], f64);
 
 /// One series as (label name, value) pairs, and its value.
-pub type Sample = (Vec<(&'static str, String)>, f64);
+pub type Sample = (Vec<(String, String)>, f64);
 
 /// Cumulative histogram buckets: (upper bound, count), the last one `+Inf`.
 pub type Buckets = Vec<(f64, u64)>;
@@ -128,10 +128,8 @@ impl<const N: usize> Labeled<N> {
             .unwrap()
             .values()
             .map(|(values, v)| {
-                (
-                    self.labels.iter().copied().zip(values.clone()).collect(),
-                    *v,
-                )
+                let names = self.labels.iter().map(|n| n.to_string());
+                (names.zip(values.iter().cloned()).collect(), *v)
             })
             .collect()
     }
@@ -479,16 +477,55 @@ impl Telemetry {
     }
 
     /// The series of one gauge or counter self-metric by name, for in-process readers (the
-    /// alert evaluator); `None` if no such self-metric exists.
+    /// alert evaluator); `None` if no such self-metric exists (histograms: see
+    /// [`Histogram::cumulative`]).
     pub fn samples(&self, name: &str) -> Option<Vec<Sample>> {
-        let per_target = [&self.up, &self.server_supported, &self.probe_failures];
-        if let Some(f) = per_target.iter().find(|f| f.name() == name) {
+        let target_level = [
+            &self.build_info,
+            &self.up,
+            &self.server_supported,
+            &self.probe_failures,
+        ];
+        if let Some(f) = target_level.iter().find(|f| f.name() == name) {
+            return Some(f.samples());
+        }
+        if let Some(f) = [&self.reload_ok, &self.reload_at]
+            .iter()
+            .find(|f| f.name() == name)
+        {
             return Some(f.samples());
         }
         if let Some(f) = self.per_collector().iter().find(|f| f.name() == name) {
             return Some(f.samples());
         }
-        (self.collector_skipped.name() == name).then(|| self.collector_skipped.samples())
+        if self.collector_skipped.name() == name {
+            return Some(self.collector_skipped.samples());
+        }
+        // Downstream components' counters and gauges (few series).
+        let family = self
+            .registry
+            .gather()
+            .into_iter()
+            .find(|f| f.name() == name)?;
+        let kind = family.get_field_type();
+        Some(
+            family
+                .get_metric()
+                .iter()
+                .map(|m| {
+                    let labels = m
+                        .get_label()
+                        .iter()
+                        .map(|l| (l.name().to_string(), l.value().to_string()))
+                        .collect();
+                    let value = match kind {
+                        prometheus::proto::MetricType::COUNTER => m.get_counter().get_value(),
+                        _ => m.get_gauge().get_value(),
+                    };
+                    (labels, value)
+                })
+                .collect(),
+        )
     }
 
     /// Registers more self-metrics (a downstream component's) to be rendered with these.
@@ -556,5 +593,11 @@ mod tests {
             2.0
         );
         assert!(t.samples("pgvitals_nothing").is_none());
+        assert_eq!(t.samples("pgvitals_build_info").unwrap()[0].1, 1.0);
+        let c = prometheus::IntCounter::new("pgvitals_downstream_total", "d").unwrap();
+        t.register(Box::new(c.clone())).unwrap();
+        c.inc();
+        assert_eq!(t.samples("pgvitals_downstream_total").unwrap()[0].1, 1.0);
+        assert!(t.encode().contains("pgvitals_downstream_total 1\n"));
     }
 }
