@@ -145,8 +145,13 @@ async fn a_known_workload_gives_exact_calls_and_an_honest_slo_estimate() {
         r.calls, 1000.0,
         "only the test's workload ran in the interval"
     );
-    let overall_mean = r.total_ms / r.calls;
-    assert!((overall_mean / (mean(&all) * 1000.0) - 1.0).abs() < 0.05);
+    // The server's time is part of what the client waited, so it cannot exceed the client's
+    // mean; the round trips of 1,000 calls may add a few percent on a loaded machine.
+    let overall = (r.total_ms / r.calls) / (mean(&all) * 1000.0);
+    assert!(
+        (0.9..=1.001).contains(&overall),
+        "server/client mean {overall}"
+    );
 
     let truth = all.iter().filter(|&&t| t < 0.1).count() as f64 / all.len() as f64;
     let est = r.under_threshold_ratio.unwrap();
