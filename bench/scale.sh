@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scale: one pgvitals (release, default intervals) watching 200 targets — 4 throwaway clusters
 # (../shared/bench/pgfixture.sh small) × 50 databases of 50 tables each — for MINUTES minutes.
-# Reports deadline misses (skipped ticks, timed-out or failed polls), RSS, CPU and scrape time.
+# Reports deadline misses (skipped ticks, also those after the first minute of start-up; timed-out
+# or failed polls), RSS, CPU, and scrape time: every 15 s during the run, then 20 back to back.
 # usage: bench/scale.sh [MINUTES]   (default 10)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -26,21 +27,29 @@ echo "targets: $(grep -c 'name: c' "$out/config.yaml")"
 "$bin" run --config "$out/config.yaml" 2> "$out/pgvitals.log" &
 pid=$!
 ticks0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-sleep $((minutes * 60))
+# Scraped as Prometheus would, every 15 s for the whole run; each scrape timed.
+scrapes=()
+for i in $(seq 1 $((minutes * 4))); do
+  sleep 15
+  scrapes+=("$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/metrics")")
+  [ "$i" -eq 4 ] && curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics-1min.txt"
+done
 curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics.txt"
 ticks1=$(awk '{print $14+$15}' "/proc/$pid/stat")
 times=()
 for i in $(seq 1 20); do
   times+=("$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/metrics")")
 done
-python3 - "$out/metrics.txt" "$pid" "$ticks0" "$ticks1" "$minutes" "${times[@]}" <<'PY'
+python3 - "$out/metrics.txt" "$pid" "$ticks0" "$ticks1" "$minutes" "$out/metrics-1min.txt" "${scrapes[*]}" "${times[@]}" <<'PY'
 import os, sys, statistics
 text = open(sys.argv[1]).read().splitlines()
+early = open(sys.argv[6]).read().splitlines()
 pid, t0, t1, minutes = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-times = sorted(float(t) * 1000 for t in sys.argv[6:])
-def total(name, **want):
+every15 = sorted(float(t) * 1000 for t in sys.argv[7].split())
+times = sorted(float(t) * 1000 for t in sys.argv[8:])
+def total(name, lines=text, **want):
     s = 0.0
-    for l in text:
+    for l in lines:
         if l.startswith(name + "{") and all(f'{k}="{v}"' in l for k, v in want.items()):
             s += float(l.rsplit(" ", 1)[1])
     return s
@@ -52,10 +61,15 @@ print(f"polls: {total('pgvitals_collector_polls_total'):.0f}, failed or timed ou
       )
 print(f"skipped ticks: busy {total('pgvitals_collector_skipped_ticks_total', reason='busy'):.0f}, "
       f"target down {total('pgvitals_collector_skipped_ticks_total', reason='target_down'):.0f}")
+skips = lambda lines: total('pgvitals_collector_skipped_ticks_total', lines)
+print(f"skipped ticks after the first minute: {skips(text) - skips(early):.0f} "
+      f"(polls after the first minute: {total('pgvitals_collector_polls_total') - total('pgvitals_collector_polls_total', early):.0f})")
 print(f"errors by collector: " + ", ".join(f"{c} {total('pgvitals_collector_errors_total', collector=c):.0f}"
       for c in ["connection", "statements", "indexes", "migrations", "table_sizes"]))
 print(" ".join(l.split()[0] + " " + str(round(int(l.split()[1]) / 1024, 1)) + " MiB" for l in hwm))
 print(f"CPU: {(t1 - t0) * 1000 / os.sysconf('SC_CLK_TCK') / minutes:.0f} ms per minute")
-print(f"scrape: p50 {statistics.median(times):.2f} ms, max {max(times):.2f} ms, "
+print(f"scrapes every 15 s during the run ({len(every15)}): p50 {statistics.median(every15):.2f} ms, "
+      f"p95 {every15[int(0.95 * (len(every15) - 1))]:.2f} ms, max {max(every15):.2f} ms")
+print(f"20 scrapes back to back at the end: p50 {statistics.median(times):.2f} ms, max {max(times):.2f} ms, "
       f"{sum(1 for l in text if l and not l.startswith('#'))} series, {sum(len(l) + 1 for l in text)} bytes")
 PY
