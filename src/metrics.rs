@@ -127,26 +127,46 @@ pub fn write_value(out: &mut String, v: f64) {
     }
 }
 
+/// Writes the `# HELP` and `# TYPE` lines of a family; `kind` is the word on the `# TYPE` line.
+pub fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(help);
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
+}
+
+/// Writes label pairs as in the exposition, comma-separated and without braces:
+/// `target="main",database="app"`.
+pub fn write_label_pairs<'a>(
+    out: &mut String,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        write_label_value(out, v);
+        out.push('"');
+    }
+}
+
 /// Encodes the sample lines of one family (no `# HELP`/`# TYPE`), each sample prefixed with
 /// the source labels.
 pub fn encode_samples(family: &Family, source: &[(&'static str, &str)]) -> String {
     let mut out = String::with_capacity(family.samples.len() * 96);
     for s in &family.samples {
         out.push_str(family.name);
-        let mut first = true;
-        for (k, v) in source
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .chain(s.labels.iter().map(|(k, v)| (*k, v.as_str())))
-        {
-            out.push(if first { '{' } else { ',' });
-            first = false;
-            out.push_str(k);
-            out.push_str("=\"");
-            write_label_value(&mut out, v);
-            out.push('"');
-        }
-        if !first {
+        if !source.is_empty() || !s.labels.is_empty() {
+            out.push('{');
+            let own = s.labels.iter().map(|(k, v)| (*k, v.as_str()));
+            write_label_pairs(&mut out, source.iter().copied().chain(own));
             out.push('}');
         }
         out.push(' ');

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::collectors::{Output, Report};
-use crate::metrics::{encode_samples, Family, Kind};
+use crate::metrics::{encode_samples, write_header, Family, Kind};
 use crate::telemetry::Telemetry;
 
 /// Where a poll result came from.
@@ -267,15 +267,7 @@ fn stitch(parts: &[&EncodedFamily]) -> Bytes {
     let first = parts[0];
     let size = parts.iter().map(|p| p.lines.len()).sum::<usize>() + first.help.len() + 128;
     let mut out = String::with_capacity(size);
-    out.push_str("# HELP ");
-    out.push_str(first.name);
-    out.push(' ');
-    out.push_str(first.help);
-    out.push_str("\n# TYPE ");
-    out.push_str(first.name);
-    out.push(' ');
-    out.push_str(first.kind.as_str());
-    out.push('\n');
+    write_header(&mut out, first.name, first.help, first.kind.as_str());
     for p in parts {
         out.push_str(&p.lines);
     }

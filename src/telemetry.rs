@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
-use crate::metrics::{write_label_value, write_value, Kind};
+use crate::metrics::{write_header, write_label_pairs, write_value, Kind};
 
 /// Histogram buckets of connection acquisition, in seconds. The configured
 /// `thresholds.connection_acquisition` is added so "fraction under the target" is exact.
@@ -26,29 +26,8 @@ const ACQUISITION_BUCKETS: &[f64] = &[
 /// `target="main",database="app"`. Unique per series and sorted like the labels.
 fn label_key<const N: usize>(names: &[&'static str; N], values: [&str; N]) -> String {
     let mut key = String::with_capacity(16 * N + values.iter().map(|v| v.len()).sum::<usize>());
-    for (i, (k, v)) in names.iter().zip(values).enumerate() {
-        if i > 0 {
-            key.push(',');
-        }
-        key.push_str(k);
-        key.push_str("=\"");
-        write_label_value(&mut key, v);
-        key.push('"');
-    }
+    write_label_pairs(&mut key, names.iter().copied().zip(values));
     key
-}
-
-/// Writes `# HELP` and `# TYPE` lines.
-fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
-    out.push_str("# HELP ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(help);
-    out.push_str("\n# TYPE ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(kind);
-    out.push('\n');
 }
 
 /// One sample of a [`Labeled`] family as read back: label values in declared order, value.
