@@ -21,4 +21,3 @@ FROM @extschema@.pg_stat_statements(false) s
 LEFT JOIN pg_database d ON d.oid = s.dbid
 LEFT JOIN pg_roles r ON r.oid = s.userid
 WHERE s.queryid IS NOT NULL
-  AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)

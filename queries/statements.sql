@@ -1,7 +1,7 @@
 -- serves: PostgreSQL 13
 -- Cumulative counters of every statement, without the query text (pg_stat_statements(false)
 -- does not read the text file, which is what makes peers' polls slow). pgvitals derives the
--- interval deltas. The monitoring role's own statements are left out.
+-- interval deltas. pgvitals' own entries are told apart in the collector (statements_own.sql).
 --   dbid, userid, queryid, toplevel   identity of an entry (13 has no toplevel: all true)
 --   database, user                    labels (the oid when the database/role is gone)
 --   calls, total_exec_time (ms), stddev_exec_time (ms, population), rows,
@@ -27,4 +27,3 @@ FROM @extschema@.pg_stat_statements(false) s
 LEFT JOIN pg_database d ON d.oid = s.dbid
 LEFT JOIN pg_roles r ON r.oid = s.userid
 WHERE s.queryid IS NOT NULL
-  AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)

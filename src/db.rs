@@ -89,6 +89,31 @@ pub struct ProbeResult {
     pub server_version: i32,
     /// Databases that accept connections, when asked for.
     pub databases: Option<Vec<String>>,
+    /// The monitoring role, when asked for.
+    pub role: Option<RoleInfo>,
+}
+
+/// What the monitoring role is (`queries/role.sql`).
+#[derive(Debug, Clone)]
+pub struct RoleInfo {
+    /// Its name.
+    pub name: String,
+    /// A superuser.
+    pub superuser: bool,
+    /// Tables it owns in the DSN's database.
+    pub owned_tables: i64,
+}
+
+impl RoleInfo {
+    /// Why this role is probably the application's too; `None` for a monitoring-only role.
+    pub fn shared_with_application(&self) -> Option<String> {
+        match (self.superuser, self.owned_tables) {
+            (true, 0) => Some("is a superuser".into()),
+            (true, n) => Some(format!("is a superuser and owns {n} tables")),
+            (false, 0) => None,
+            (false, n) => Some(format!("owns {n} tables")),
+        }
+    }
 }
 
 /// Connection parameters of one database of a target, with pgvitals' session settings.
@@ -267,12 +292,14 @@ pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig, tls: Tls) -> Pool
         .expect("a pool with a runtime and timeouts always builds")
 }
 
-/// Opens a fresh connection, runs the probe query (and the database list if asked), closes it.
+/// Opens a fresh connection, runs the probe query (and the database list and the role check if
+/// asked), closes it.
 pub async fn probe(
     pg: &tokio_postgres::Config,
     tls: &Tls,
     connect_timeout: Duration,
     list_databases: bool,
+    check_role: bool,
 ) -> Result<ProbeResult, DbError> {
     let what = describe(pg);
     let started = Instant::now();
@@ -311,11 +338,25 @@ pub async fn probe(
     } else {
         None
     };
+    let role = if check_role && server_version >= queries::MIN_SERVER_VERSION {
+        let r = client
+            .query_one(queries::ROLE.sql(server_version)?, &[])
+            .await
+            .map_err(query_err)?;
+        Some(RoleInfo {
+            name: r.try_get("role").map_err(query_err)?,
+            superuser: r.try_get("superuser").map_err(query_err)?,
+            owned_tables: r.try_get("owned_tables").map_err(query_err)?,
+        })
+    } else {
+        None
+    };
     drop(client);
     let _ = conn_task.await;
     Ok(ProbeResult {
         elapsed,
         server_version,
         databases,
+        role,
     })
 }

@@ -6,6 +6,11 @@
 //! checks that header against the table below. The variant is picked from `server_version_num`,
 //! read when the connection probe connects.
 
+/// The comment every SQL text pgvitals sends starts with. pg_stat_statements keeps it in the
+/// entry's text, which is how the statements collector tells pgvitals' own entries from the
+/// application's when both use one role.
+pub const MARKER: &str = "/* pgvitals */";
+
 /// Oldest PostgreSQL pgvitals supports, as `server_version_num`.
 pub const MIN_SERVER_VERSION: i32 = 130000;
 
@@ -16,7 +21,7 @@ pub struct Variant {
     pub min_version: i32,
     /// File name under `queries/`.
     pub file: &'static str,
-    /// The SQL text.
+    /// The SQL text, [`MARKER`] first.
     pub sql: &'static str,
 }
 
@@ -66,13 +71,14 @@ macro_rules! query {
             variants: &[$(Variant {
                 min_version: $min,
                 file: $file,
-                sql: include_str!(concat!("../queries/", $file)),
+                sql: concat!("/* pgvitals */\n", include_str!(concat!("../queries/", $file))),
             }),+],
         };
     };
 }
 
 query!(PROBE, "probe", [(130000, "probe.sql")]);
+query!(ROLE, "role", [(130000, "role.sql")]);
 query!(DATABASES, "databases", [(130000, "databases.sql")]);
 query!(
     CONNECTION_SETTINGS,
@@ -107,6 +113,11 @@ query!(
         (170000, "statements.pg17.sql"),
         (180000, "statements.pg18.sql")
     ]
+);
+query!(
+    STATEMENTS_OWN,
+    "statements_own",
+    [(130000, "statements_own.sql")]
 );
 query!(
     STATEMENTS_TEXT,
@@ -145,6 +156,7 @@ query!(
 /// Every query, for the tests that check them all.
 pub static ALL: &[&Query] = &[
     &PROBE,
+    &ROLE,
     &DATABASES,
     &CONNECTION_SETTINGS,
     &CONNECTION_ACTIVITY,
@@ -152,6 +164,7 @@ pub static ALL: &[&Query] = &[
     &STATEMENTS_EXTENSION,
     &STATEMENTS_INFO,
     &STATEMENTS,
+    &STATEMENTS_OWN,
     &STATEMENTS_TEXT,
     &INDEX_STATS,
     &TABLE_STATS,
@@ -169,7 +182,7 @@ mod tests {
 
     /// Parses `-- serves: PostgreSQL 13+` / `-- serves: PostgreSQL 13-16` into majors.
     fn served_majors(sql: &str) -> (i32, Option<i32>) {
-        let first = sql.lines().next().unwrap_or("");
+        let first = sql.lines().nth(1).unwrap_or("");
         let range = first
             .strip_prefix("-- serves: PostgreSQL ")
             .unwrap_or_else(|| panic!("first line must be `-- serves: PostgreSQL …`: {first}"));
@@ -181,6 +194,15 @@ mod tests {
             None => {
                 let only = range.trim().parse().expect("a major, `13+` or `13-16`");
                 (only, Some(only))
+            }
+        }
+    }
+
+    #[test]
+    fn every_query_starts_with_the_marker() {
+        for q in ALL {
+            for v in q.variants {
+                assert!(v.sql.starts_with(MARKER), "{}", v.file);
             }
         }
     }

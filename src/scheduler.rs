@@ -267,6 +267,7 @@ impl Supervisor {
         let mut first_probe = true;
         let mut last_error: Option<String> = None;
         let mut unsupported_logged = false;
+        let mut role_checked = false;
         loop {
             let probed = match &self.state.tls {
                 Ok(tls) => {
@@ -275,6 +276,7 @@ impl Supervisor {
                         tls,
                         self.connections.connect_timeout.0,
                         list_databases,
+                        !role_checked,
                     )
                     .await
                 }
@@ -297,6 +299,12 @@ impl Supervisor {
                     }
                     last_error = None;
                     backoff = Duration::from_secs(1);
+                    if let Some(role) = &p.role {
+                        role_checked = true;
+                        if let Some(why) = role.shared_with_application() {
+                            warn!(target_name = %name, role = %role.name, "the DSN's role {why}, so it is probably the application's role too: its statements are counted (pgvitals leaves out only its own), but a dedicated role is safer and sees the same: CREATE ROLE pgvitals_monitor LOGIN; GRANT pg_monitor TO pgvitals_monitor");
+                        }
+                    }
                     let supported = p.server_version >= queries::MIN_SERVER_VERSION;
                     telemetry
                         .server_supported

@@ -19,7 +19,11 @@
 //! ([`crate::latency`]) for the fraction of executions under the query-latency threshold and
 //! the overall p95/p99; each top statement gets its own estimated p95.
 //!
-//! The monitoring role's own statements are excluded in the SQL.
+//! **pgvitals' own statements** are left out, nobody else's: the application may use the
+//! monitoring role too. Every SQL text pgvitals sends starts with [`queries::MARKER`]; the
+//! monitoring role's entries not seen before are classified once by their text
+//! (`statements_own.sql`, run only when there are such entries), and those that are pgvitals'
+//! are dropped from every figure. Other roles' entries are never read for it.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -127,6 +131,7 @@ struct Sql {
     version: i32,
     info: String,
     counters: String,
+    own: String,
     text: String,
 }
 
@@ -142,6 +147,8 @@ pub struct StatementsCollector {
     users: HashMap<i64, String>,
     other_cumulative: Cumulative,
     texts: HashMap<(i64, i64), String>,
+    /// The monitoring role's entries by (dbid, queryid): true when the entry is pgvitals' own.
+    own: HashMap<(i64, i64), bool>,
 }
 
 impl StatementsCollector {
@@ -156,6 +163,7 @@ impl StatementsCollector {
             users: HashMap::new(),
             other_cumulative: Cumulative::default(),
             texts: HashMap::new(),
+            own: HashMap::new(),
         }
     }
 
@@ -194,6 +202,7 @@ impl StatementsCollector {
                 version,
                 info: fill(queries::STATEMENTS_INFO.sql(version)?),
                 counters: fill(queries::STATEMENTS.sql(version)?),
+                own: fill(queries::STATEMENTS_OWN.sql(version)?),
                 text: fill(queries::STATEMENTS_TEXT.sql(version)?),
             });
         }
@@ -211,9 +220,14 @@ impl StatementsCollector {
                 "pg_stat_statements is not available: the extension is not created in database `{db}` (run CREATE EXTENSION pg_stat_statements there, with pg_stat_statements in shared_preload_libraries)"
             )));
         };
+        let role: Option<i64> = ext.try_get("role_oid")?;
         let sql = self.sql(&schema, cx.server_version)?;
-        let (info_sql, counters_sql, text_sql) =
-            (sql.info.clone(), sql.counters.clone(), sql.text.clone());
+        let (info_sql, counters_sql, own_sql, text_sql) = (
+            sql.info.clone(),
+            sql.counters.clone(),
+            sql.own.clone(),
+            sql.text.clone(),
+        );
         let (info, rows) = match read_counters(client, &info_sql, &counters_sql).await {
             Ok(r) => r,
             Err(e) => {
@@ -235,6 +249,7 @@ impl StatementsCollector {
         self.baseline.begin(stats_reset);
         let mut rows = std::pin::pin!(rows);
         let mut deltas: Vec<(EntryKey, Delta)> = Vec::new();
+        let mut unclassified: HashSet<i64> = HashSet::new();
         let mut parallel_seen = false;
         while let Some(row) = rows
             .try_next()
@@ -271,11 +286,26 @@ impl StatementsCollector {
             if let Entry::Vacant(e) = self.users.entry(key.userid) {
                 e.insert(row.try_get(col::USER)?);
             }
+            if Some(key.userid) == role && !self.own.contains_key(&(key.dbid, key.queryid)) {
+                unclassified.insert(key.queryid);
+            }
             if let Some(delta) = self.baseline.observe(key, reading) {
                 deltas.push((key, delta));
             }
         }
         let tracked = self.baseline.finish();
+        if let (Some(role), false) = (role, unclassified.is_empty()) {
+            let queryids: Vec<i64> = unclassified.into_iter().collect();
+            for row in client.query(own_sql.as_str(), &[&role, &queryids]).await? {
+                self.own.insert(
+                    (row.try_get("dbid")?, row.try_get("queryid")?),
+                    row.try_get("own")?,
+                );
+            }
+        }
+        deltas.retain(|(k, _)| {
+            Some(k.userid) != role || self.own.get(&(k.dbid, k.queryid)) == Some(&false)
+        });
         let interval = self.prev_at.map(|t| now.duration_since(t).as_secs_f64());
         self.prev_at = Some(now);
         // Texts are kept for statements that made the top; once there are twice as many as
@@ -284,6 +314,11 @@ impl StatementsCollector {
             let present: HashSet<(i64, i64)> =
                 self.baseline.keys().map(|k| (k.dbid, k.queryid)).collect();
             self.texts.retain(|id, _| present.contains(id));
+        }
+        if self.own.len() > tracked.max(64) {
+            let present: HashSet<(i64, i64)> =
+                self.baseline.keys().map(|k| (k.dbid, k.queryid)).collect();
+            self.own.retain(|id, _| present.contains(id));
         }
 
         deltas.sort_by(|a, b| b.1.total_ms.total_cmp(&a.1.total_ms));
@@ -430,7 +465,7 @@ impl StatementsCollector {
         out.push(
             Family::gauge(
                 TRACKED,
-                "Entries in pg_stat_statements (the monitoring role's excepted).",
+                "Entries in pg_stat_statements, pgvitals' own included.",
             )
             .with([], tracked as f64),
         );
