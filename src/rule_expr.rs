@@ -26,7 +26,8 @@ pub enum Op {
 }
 
 impl Op {
-    /// Whether `value op threshold` holds. NaN compares false, as in PromQL.
+    /// Whether `value op threshold` holds, as in PromQL: a NaN sample fails every comparison
+    /// but `!=`, which it passes.
     pub fn holds(self, value: f64, threshold: f64) -> bool {
         match self {
             Op::Gt => value > threshold,
@@ -34,7 +35,7 @@ impl Op {
             Op::Lt => value < threshold,
             Op::Le => value <= threshold,
             Op::Eq => value == threshold,
-            Op::Ne => value != threshold && !value.is_nan(),
+            Op::Ne => value != threshold,
         }
     }
 
@@ -356,8 +357,17 @@ mod tests {
     #[test]
     fn comparisons_follow_promql() {
         assert!(Op::Gt.holds(2.0, 1.0));
-        assert!(!Op::Gt.holds(f64::NAN, 1.0));
-        assert!(!Op::Ne.holds(f64::NAN, 1.0));
+        // Every comparison with NaN is false except `!=`, which is true: PromQL keeps a NaN
+        // sample under `!= x` (Go's float comparison, as here).
+        for op in [Op::Gt, Op::Ge, Op::Lt, Op::Le, Op::Eq] {
+            assert!(!op.holds(f64::NAN, 1.0), "NaN {} 1", op.as_str());
+            assert!(!op.holds(f64::NAN, f64::NAN), "NaN {} NaN", op.as_str());
+        }
+        assert!(Op::Ne.holds(f64::NAN, 1.0), "NaN != 1 holds in PromQL");
+        assert!(
+            Op::Ne.holds(f64::NAN, f64::NAN),
+            "NaN != NaN holds in PromQL"
+        );
         assert!(Op::Le.holds(1.0, 1.0));
         let m = Matcher {
             name: "x".into(),
