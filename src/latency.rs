@@ -133,7 +133,19 @@ impl Mixture {
         if self.total <= 0.0 {
             return None;
         }
-        // Bracket: the per-part quantiles at q bound the mixture's quantile.
+        // Statements too fast to time (zero mean) are a point mass at 0: when they hold q of
+        // the calls, the quantile is 0.
+        let zero: f64 = self
+            .parts
+            .iter()
+            .filter(|(_, d)| d.point <= 0.0)
+            .map(|(w, _)| w)
+            .sum();
+        if zero >= q * self.total {
+            return Some(0.0);
+        }
+        // Bracket: the per-part quantiles at q bound the mixture's quantile; a zero part's is
+        // 0, so with one present the lower end is open.
         let mut lo = f64::INFINITY;
         let mut hi = 0.0f64;
         for (_, d) in &self.parts {
@@ -146,7 +158,7 @@ impl Mixture {
         if hi <= 0.0 {
             return Some(0.0);
         }
-        if !lo.is_finite() || lo <= 0.0 {
+        if zero > 0.0 || !lo.is_finite() || lo <= 0.0 {
             lo = hi * 1e-9;
         }
         let (mut lo, mut hi) = (lo.ln(), hi.ln());
@@ -280,18 +292,17 @@ mod tests {
         assert!((p95 / want - 1.0).abs() < 1e-6, "{p95} vs {want}");
     }
 
+    fn moments(calls: f64, mean: f64, stddev: f64) -> Moments {
+        Moments {
+            calls,
+            mean,
+            stddev,
+        }
+    }
+
     #[test]
     fn mixture_of_fast_and_slow_statements() {
-        let fast = Moments {
-            calls: 950.0,
-            mean: 0.001,
-            stddev: 0.0001,
-        };
-        let slow = Moments {
-            calls: 50.0,
-            mean: 0.2,
-            stddev: 0.001,
-        };
+        let (fast, slow) = (moments(950.0, 0.001, 0.0001), moments(50.0, 0.2, 0.001));
         let mix = Mixture::new([&fast, &slow]);
         assert!((mix.cdf(0.1).unwrap() - 0.95).abs() < 1e-9);
         let p99 = mix.quantile(0.99).unwrap();
@@ -303,19 +314,31 @@ mod tests {
 
     #[test]
     fn point_masses_and_zero_means() {
-        let exact = Moments {
-            calls: 3.0,
-            mean: 0.05,
-            stddev: 0.0,
-        };
-        let zero = Moments {
-            calls: 1.0,
-            mean: 0.0,
-            stddev: 0.0,
-        };
+        let (exact, zero) = (moments(3.0, 0.05, 0.0), moments(1.0, 0.0, 0.0));
         let mix = Mixture::new([&exact, &zero]);
         assert_eq!(mix.cdf(0.049), Some(0.25));
         assert_eq!(mix.cdf(0.05), Some(1.0));
         assert_eq!(quantile_of(&exact, 0.95), Some(0.05));
+    }
+
+    #[test]
+    fn zero_mean_statements_holding_more_than_q_put_the_quantile_at_zero() {
+        // 96 % of the calls too fast to time: the p95 is ~0, not the slow statement's.
+        let (zero, slow) = (moments(960.0, 0.0, 0.0), moments(40.0, 0.2, 0.01));
+        let mix = Mixture::new([&zero, &slow]);
+        let p95 = mix.quantile(0.95).unwrap();
+        assert!(p95 < 1e-6, "p95 {p95}");
+        // At 99 % the slow statement decides.
+        let p99 = mix.quantile(0.99).unwrap();
+        assert!((p99 / 0.2 - 1.0).abs() < 0.1, "p99 {p99}");
+        // Zero means holding less than q: the quantile may lie below every timed statement's.
+        let (zero, a, b) = (
+            moments(500.0, 0.0, 0.0),
+            moments(400.0, 0.01, 0.001),
+            moments(100.0, 0.05, 0.005),
+        );
+        let mix = Mixture::new([&zero, &a, &b]);
+        let p60 = mix.quantile(0.60).unwrap();
+        assert!((mix.cdf(p60).unwrap() - 0.60).abs() < 1e-3, "p60 {p60}");
     }
 }
