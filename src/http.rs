@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::http::request::Parts;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -152,19 +154,40 @@ impl Handler {
                 return r;
             }
         }
-        let body_len = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        if body_len > self.web.max_request_body_bytes {
-            return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        let (req, body) = req.into_parts();
+        if let Err(refused) = self.read_body(&req, body).await {
+            return refused;
         }
-        if path == "/-/reload" {
+        if req.uri.path() == "/-/reload" {
             return reload(&req, self.lifecycle.clone()).await;
         }
         route(&req, &self.snapshot, &self.alerts)
+    }
+
+    /// Reads and drops the request body (no endpoint takes one), refusing one over
+    /// `max_request_body_bytes` by its Content-Length or, chunked, by the bytes as they come,
+    /// and one that does not arrive within the header timeout.
+    async fn read_body(&self, req: &Parts, body: Incoming) -> Result<(), Response<Chunks>> {
+        let limit = self.web.max_request_body_bytes;
+        let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        let declared = req
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        if body.is_end_stream() {
+            return Ok(());
+        }
+        let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+        match tokio::time::timeout(self.web.header_read_timeout, limited.collect()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large()),
+            Ok(Err(_)) => Err(text(StatusCode::BAD_REQUEST, "unreadable request body\n")),
+            Err(_) => Err(text(StatusCode::REQUEST_TIMEOUT, "request body too slow\n")),
+        }
     }
 }
 
@@ -203,11 +226,11 @@ impl Body for Chunks {
     }
 }
 
-fn route(req: &Request<Incoming>, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+fn route(req: &Parts, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> {
+    if req.method != Method::GET && req.method != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }
-    match req.uri().path() {
+    match req.uri.path() {
         "/metrics" => {
             let mut body: VecDeque<Bytes> = snapshot.render_chunks().iter().cloned().collect();
             let alert_series = alerts.views().exposition;
@@ -221,7 +244,7 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot, alerts: &Alerts) -> Respo
         }
         "/alerts" => json_bytes(alerts.views().alerts),
         "/rules" => json_bytes(alerts.views().rules),
-        "/statements" => statements(snapshot, req.uri().query().unwrap_or("")),
+        "/statements" => statements(snapshot, req.uri.query().unwrap_or("")),
         "/findings" => findings(snapshot),
         "/migrations" => migrations(snapshot),
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -250,17 +273,14 @@ fn route(req: &Request<Incoming>, snapshot: &Snapshot, alerts: &Alerts) -> Respo
 
 /// `POST /-/reload` (only with `web.enable_lifecycle: true`): re-reads the configuration file;
 /// 200 when applied, 500 with the error when refused.
-async fn reload(
-    req: &Request<Incoming>,
-    lifecycle: Option<mpsc::Sender<ReloadRequest>>,
-) -> Response<Chunks> {
+async fn reload(req: &Parts, lifecycle: Option<mpsc::Sender<ReloadRequest>>) -> Response<Chunks> {
     let Some(lifecycle) = lifecycle else {
         return text(
             StatusCode::FORBIDDEN,
             "lifecycle endpoints are off (web.enable_lifecycle: false)\n",
         );
     };
-    if req.method() != Method::POST && req.method() != Method::PUT {
+    if req.method != Method::POST && req.method != Method::PUT {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only POST or PUT\n");
     }
     let (tx, rx) = oneshot::channel();

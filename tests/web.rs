@@ -181,6 +181,25 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
     )
     .await;
     assert_eq!(status(&big_body), "413");
+    // A chunked body has no Content-Length: the limit counts the bytes as they come.
+    let chunked = |chunks: usize| {
+        let mut r = b"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+        for _ in 0..chunks {
+            r.extend_from_slice(format!("100\r\n{}\r\n", "b".repeat(256)).as_bytes());
+        }
+        r.extend_from_slice(b"0\r\n\r\n");
+        r
+    };
+    assert_eq!(
+        status(&raw(a, &chunked(8)).await),
+        "413",
+        "2 KiB chunked over a 1 KiB limit"
+    );
+    assert_eq!(
+        status(&raw(a, &chunked(2)).await),
+        "403",
+        "512 B chunked under the limit reaches the endpoint"
+    );
     assert_eq!(get(a, "/metrics").await.0, 200, "still serving");
     d.shutdown().await;
 }
