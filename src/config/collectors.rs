@@ -1,0 +1,206 @@
+//! `collectors:`: the settings of each collector.
+
+use serde::{Deserialize, Serialize};
+
+use super::Dur;
+
+/// Settings of every collector.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorsConfig {
+    /// `connection`: up, version, sessions by state, transaction ages. Its interval is also the
+    /// connection-probe interval.
+    pub connection: ConnectionCollectorConfig,
+    /// `statements`: pg_stat_statements interval deltas and the latency estimate.
+    pub statements: StatementsConfig,
+    /// `indexes`: index and heap hit ratios, index usage, maintenance, schema findings.
+    pub indexes: IndexesConfig,
+    /// `migrations`: running schema changes, what they block, progress, migration history.
+    pub migrations: MigrationsConfig,
+    /// `table_sizes`: bytes per table (top N) and per-schema remainder.
+    pub table_sizes: TableSizesConfig,
+}
+
+/// Settings of the `migrations` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MigrationsConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls (cheap: keep it short, a migration is seen while it runs).
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Migrations kept in memory for `/migrations`.
+    pub history: usize,
+    /// Tables that hold the schema revision, looked for in every polled database.
+    pub version_tables: Vec<VersionTable>,
+}
+
+impl Default for MigrationsConfig {
+    fn default() -> Self {
+        MigrationsConfig {
+            enabled: true,
+            interval: Dur::secs(5),
+            timeout: Dur::secs(5),
+            history: 50,
+            version_tables: vec![
+                VersionTable {
+                    table: "alembic_version".into(),
+                    column: "version_num".into(),
+                    order_by: None,
+                    success_column: None,
+                },
+                VersionTable {
+                    table: "flyway_schema_history".into(),
+                    column: "version".into(),
+                    order_by: Some("installed_rank".into()),
+                    success_column: Some("success".into()),
+                },
+            ],
+        }
+    }
+}
+
+/// A migration tool's version table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionTable {
+    /// Table name, optionally schema-qualified (`app.schema_version`).
+    pub table: String,
+    /// Column holding the revision.
+    pub column: String,
+    /// For tables with one row per migration: the latest is the row with the highest value here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<String>,
+    /// A boolean column that must be true for a row to count (Flyway's `success`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_column: Option<String>,
+}
+
+/// Settings of the `indexes` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexesConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls: the interval the ratios describe.
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Indexes with their own series per interval (most block accesses first).
+    pub top_n_indexes: usize,
+    /// Tables with their own series per interval (busiest first).
+    pub top_n_tables: usize,
+    /// Findings of each kind exported as series (largest first); `/findings` lists all.
+    pub findings_top_n: usize,
+    /// How often the catalog findings (duplicate indexes, unindexed foreign keys, tables
+    /// without a primary key) are re-read: they change only with DDL.
+    pub findings_interval: Dur,
+    /// An index is called unused only after this much statistics without a scan.
+    pub unused_index_min_age: Dur,
+    /// Statistics are stale when the rows modified since the last analyze exceed this fraction
+    /// of the live rows …
+    pub stale_stats_fraction: f64,
+    /// … and this many rows.
+    pub stale_stats_min_rows: u64,
+}
+
+impl Default for IndexesConfig {
+    fn default() -> Self {
+        IndexesConfig {
+            enabled: true,
+            interval: Dur::secs(30),
+            timeout: Dur::secs(20),
+            top_n_indexes: 100,
+            top_n_tables: 50,
+            findings_top_n: 100,
+            findings_interval: Dur::secs(300),
+            unused_index_min_age: Dur::secs(7 * 24 * 3600),
+            stale_stats_fraction: 0.2,
+            stale_stats_min_rows: 1000,
+        }
+    }
+}
+
+/// Settings of the `statements` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatementsConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls: the length of the interval the deltas describe.
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Statements exported one by one per interval (largest execution time first); the rest
+    /// are summed into `queryid="other"`.
+    pub top_n: usize,
+    /// Characters of normalized query text kept for `/statements`.
+    pub query_text_length: usize,
+    /// Put the (truncated) query text into a `query` label too. Off: labels are for identity.
+    pub query_text_label: bool,
+    /// Characters of query text in the `query` label when `query_text_label` is on.
+    pub query_text_label_length: usize,
+}
+
+impl Default for StatementsConfig {
+    fn default() -> Self {
+        StatementsConfig {
+            enabled: true,
+            interval: Dur::secs(15),
+            timeout: Dur::secs(10),
+            top_n: 50,
+            query_text_length: 2000,
+            query_text_label: false,
+            query_text_label_length: 80,
+        }
+    }
+}
+
+/// Settings of the `connection` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionCollectorConfig {
+    /// Whether the collector runs at all (the connection probe runs regardless).
+    pub enabled: bool,
+    /// Time between two polls, and between two connection probes.
+    pub interval: Dur,
+    /// Deadline of one poll; a poll past it is cancelled on the server and counted as failed.
+    pub timeout: Dur,
+}
+
+impl Default for ConnectionCollectorConfig {
+    fn default() -> Self {
+        ConnectionCollectorConfig {
+            enabled: true,
+            interval: Dur::secs(15),
+            timeout: Dur::secs(10),
+        }
+    }
+}
+
+/// Settings of the `table_sizes` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TableSizesConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls (sizes stat files on disk: keep it rare).
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Tables exported one by one (largest first); the rest are summed per schema.
+    pub top_n: u32,
+}
+
+impl Default for TableSizesConfig {
+    fn default() -> Self {
+        TableSizesConfig {
+            enabled: true,
+            interval: Dur::secs(300),
+            timeout: Dur::secs(30),
+            top_n: 200,
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Loading and validating `config.yaml`.
+//!
+//! The file is parsed strictly: unknown keys, wrong types and malformed durations are refused
+//! with a [`ConfigError`] that names the file, line, column and key. Secrets never need to sit in
+//! the file: a target's DSN can come from an environment variable (`dsn_env`), its password from a
+//! file (`password_file`), and `${VAR}` in `dsn`/`password_file` is expanded from the environment.
+//! [`Config::masked_yaml`] prints the effective configuration with every password replaced by
+//! `****`, which is what `pgvitals check-config` shows.
+
+mod alerts;
+mod collectors;
+mod dsn;
+mod duration;
+mod env;
+mod error;
+mod secrets;
+mod targets;
+#[cfg(test)]
+mod tests;
+mod thresholds;
+mod web;
+
+pub use alerts::*;
+pub use collectors::*;
+pub use dsn::*;
+pub use duration::*;
+pub use env::*;
+pub use error::*;
+pub use secrets::*;
+pub use targets::*;
+pub use thresholds::*;
+pub use web::*;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The default address `/metrics` is served on (postgres_exporter uses 9187; we do not collide).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9816";
+
+/// The whole configuration, as read from `config.yaml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The PostgreSQL servers to watch.
+    pub targets: Vec<TargetConfig>,
+    /// Connection settings shared by every target.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+    /// Per-collector settings.
+    #[serde(default)]
+    pub collectors: CollectorsConfig,
+    /// The team's performance targets.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    /// Polls running at once, across every target and collector. Bounds what the daemon asks
+    /// of itself (and opens) when it watches many targets; a poll waits for a turn.
+    #[serde(default = "default_max_concurrent_polls")]
+    pub max_concurrent_polls: usize,
+    /// This daemon's share of `targets`, for splitting one target list over several daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Alert rules: the built-in ones (from `thresholds`) and user-defined ones.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// Where firing and resolved alerts are delivered; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<AlertmanagerConfig>,
+    /// The HTTP server: TLS, authentication, limits, lifecycle endpoints.
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+fn default_max_concurrent_polls() -> usize {
+    16
+}
+
+/// `shard: {index, count}`: this daemon polls the targets whose name hashes to `index`
+/// (FNV-1a of the name, modulo `count`). The assignment depends on the name alone, so N daemons
+/// with the same target list and indexes 0..N split it with no coordination.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// This daemon's shard, 0-based.
+    pub index: u32,
+    /// How many daemons share the target list.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The shard a target name belongs to.
+    pub fn of(name: &str, count: u32) -> u32 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in name.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        (h % u64::from(count.max(1))) as u32
+    }
+
+    /// Whether this daemon polls the target.
+    pub fn owns(&self, name: &str) -> bool {
+        Shard::of(name, self.count) == self.index
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+        .parse()
+        .expect("valid default listen address")
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            column: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    /// Parses and validates configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let loc = inner.location();
+            let message = strip_location(&inner.to_string());
+            // serde_yaml_ng prefixes the parent path; we print the full key ourselves.
+            let message = match message.split_once(": ") {
+                Some((prefix, rest)) if key.starts_with(prefix) => rest.to_string(),
+                _ => message,
+            };
+            let (line, column) = match &loc {
+                Some(l) => (Some(l.line()), Some(l.column())),
+                // The parser gives no location when the text holds a second document: point
+                // at where it starts.
+                None if message.contains("more than one document") => {
+                    (second_document_line(text), Some(1))
+                }
+                None => (None, None),
+            };
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                key: if key == "." { String::new() } else { key },
+                message,
+            }
+        })?;
+        config.validate(text, file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let err = |key: String, message: String| {
+            let (line, column) = locate_key(text, &key).unzip();
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                key,
+                message,
+            }
+        };
+        if self.targets.is_empty() {
+            return Err(err(
+                "targets".into(),
+                "at least one target is required".into(),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            if t.name.is_empty()
+                || !t
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(err(
+                    format!("targets[{i}].name"),
+                    format!(
+                        "`{}` is not a valid target name: use letters, digits, `-`, `_` or `.`",
+                        t.name
+                    ),
+                ));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(err(
+                    format!("targets[{i}].name"),
+                    format!("target name `{}` is used twice", t.name),
+                ));
+            }
+            t.resolve_at(i).map_err(|(key, msg)| err(key, msg))?;
+        }
+        if let Some(sh) = self.shard {
+            if sh.count == 0 || sh.index >= sh.count {
+                return Err(err(
+                    "shard".into(),
+                    format!(
+                        "index {} of count {}: count must be at least 1 and index below it",
+                        sh.index, sh.count
+                    ),
+                ));
+            }
+        }
+        if self.max_concurrent_polls == 0 {
+            return Err(err(
+                "max_concurrent_polls".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        let c = &self.connections;
+        if c.pool_size == 0 {
+            return Err(err(
+                "connections.pool_size".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        let t = &self.thresholds;
+        if !(0.0..=1.0).contains(&t.query_latency.fraction) {
+            return Err(err(
+                "thresholds.query_latency.fraction".into(),
+                format!(
+                    "{} is not a fraction between 0 and 1",
+                    t.query_latency.fraction
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&t.index_hit_ratio) {
+            return Err(err(
+                "thresholds.index_hit_ratio".into(),
+                format!("{} is not a ratio between 0 and 1", t.index_hit_ratio),
+            ));
+        }
+        self.validate_alerts().map_err(|(key, msg)| err(key, msg))?;
+        self.web.validate().map_err(|(key, msg)| err(key, msg))?;
+        if self.collectors.statements.top_n == 0 {
+            return Err(err(
+                "collectors.statements.top_n".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.collectors.table_sizes.top_n == 0 {
+            return Err(err(
+                "collectors.table_sizes.top_n".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves the targets this daemon polls (its shard's, or all): reads `dsn_env`,
+    /// `password_file`, expands `${VAR}`.
+    pub fn resolve_targets(&self) -> Result<Vec<ResolvedTarget>, ConfigError> {
+        self.targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| self.shard.is_none_or(|s| s.owns(&t.name)))
+            .map(|(i, t)| {
+                t.resolve_at(i).map_err(|(key, message)| ConfigError {
+                    file: "<config>".into(),
+                    line: None,
+                    column: None,
+                    key,
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    /// The effective configuration as YAML, every password replaced by `****`.
+    pub fn masked_yaml(&self) -> String {
+        serde_yaml_ng::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
