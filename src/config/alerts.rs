@@ -2,11 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ser_masked_secret, Config, Dur, Span};
+use super::{ser_masked_secret, Config, Dur};
 
 /// `alerts:`: how and what pgvitals evaluates.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -17,7 +16,8 @@ pub struct AlertsConfig {
     /// How long an alert whose series vanished while its collector kept succeeding (e.g. a
     /// statement with no executions in the interval) keeps its state before it is treated as
     /// no longer true.
-    pub hold_absent: Span,
+    #[serde(deserialize_with = "Dur::or_zero")]
+    pub hold_absent: Dur,
     /// How long resolved alerts are still sent to Alertmanager (with their `endsAt`).
     pub resolved_retention: Dur,
     /// Window of the `ConnectionAcquisitionSlow` p95.
@@ -36,7 +36,7 @@ impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
             evaluation_interval: Dur::secs(15),
-            hold_absent: Span(Duration::from_secs(300)),
+            hold_absent: Dur::secs(300),
             resolved_retention: Dur::secs(900),
             connection_acquisition_window: Dur::secs(300),
             external_url: None,
@@ -64,11 +64,18 @@ pub struct BuiltinRuleConfig {
     /// `false` turns the rule off.
     pub enabled: bool,
     /// How long the condition must hold before the alert fires.
-    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
-    pub for_: Option<Span>,
+    #[serde(
+        rename = "for",
+        deserialize_with = "Dur::or_zero_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub for_: Option<Dur>,
     /// How long a firing alert keeps firing after the condition stopped holding.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keep_firing_for: Option<Span>,
+    #[serde(
+        deserialize_with = "Dur::or_zero_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keep_firing_for: Option<Dur>,
     /// The `severity` label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
@@ -100,11 +107,15 @@ pub struct UserRuleConfig {
     /// The condition, e.g. `pgvitals_connections{state="active"} > 80`.
     pub expr: String,
     /// How long the condition must hold before the alert fires.
-    #[serde(rename = "for", default)]
-    pub for_: Span,
+    #[serde(
+        rename = "for",
+        default = "Dur::zero",
+        deserialize_with = "Dur::or_zero"
+    )]
+    pub for_: Dur,
     /// How long a firing alert keeps firing after the condition stopped holding.
-    #[serde(default)]
-    pub keep_firing_for: Span,
+    #[serde(default = "Dur::zero", deserialize_with = "Dur::or_zero")]
+    pub keep_firing_for: Dur,
     /// The `severity` label.
     #[serde(default = "default_severity")]
     pub severity: String,

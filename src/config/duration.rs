@@ -1,4 +1,8 @@
 //! Durations written the human way in the file (`100ms`, `15s`, `5m`, `1h 30m`).
+//!
+//! One type for every duration. Zero is refused (an interval or timeout of zero is a mistake)
+//! except in the fields that mean "at once" by it, such as an alert's `for: 0s`, which read with
+//! `#[serde(deserialize_with = "Dur::or_zero")]`.
 
 use std::time::Duration;
 
@@ -17,47 +21,46 @@ impl Dur {
     pub const fn millis(ms: u64) -> Dur {
         Dur(Duration::from_millis(ms))
     }
+    /// No time: the default of the fields that accept zero.
+    pub const fn zero() -> Dur {
+        Dur(Duration::ZERO)
+    }
+
+    /// Reads a duration that may be zero.
+    pub fn or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        parse(&String::deserialize(d)?, true).map_err(serde::de::Error::custom)
+    }
+
+    /// Reads an optional duration that may be zero.
+    pub fn or_zero_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dur>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(s) => parse(&s, true).map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+}
+
+fn parse(s: &str, zero_ok: bool) -> Result<Dur, String> {
+    let example = if zero_ok {
+        "`0s`, `30s`, `5m`"
+    } else {
+        "`250ms`, `15s`, `5m`"
+    };
+    let parsed = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration `{s}` ({e}); write e.g. {example}"))?;
+    if parsed.is_zero() && !zero_ok {
+        return Err(format!("invalid duration `{s}`: must be greater than zero"));
+    }
+    Ok(Dur(parsed))
 }
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let parsed = humantime::parse_duration(s.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration `{s}` ({e}); write e.g. `250ms`, `15s`, `5m`"
-            ))
-        })?;
-        if parsed.is_zero() {
-            return Err(serde::de::Error::custom(format!(
-                "invalid duration `{s}`: must be greater than zero"
-            )));
-        }
-        Ok(Dur(parsed))
+        parse(&String::deserialize(d)?, false).map_err(serde::de::Error::custom)
     }
 }
 
 impl Serialize for Dur {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
-    }
-}
-
-/// A duration that may be zero (`for: 0s`), written like [`Dur`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Span(pub Duration);
-
-impl<'de> Deserialize<'de> for Span {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim()).map(Span).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration `{s}` ({e}); write e.g. `0s`, `30s`, `5m`"
-            ))
-        })
-    }
-}
-
-impl Serialize for Span {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if self.0.is_zero() {
             return s.serialize_str("0s");

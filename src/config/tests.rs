@@ -256,3 +256,25 @@ fn shipped_config_yaml_is_valid() {
     let text = include_str!("../../config.yaml");
     parse(text).unwrap();
 }
+
+#[test]
+fn zero_durations_only_where_zero_means_at_once() {
+    let base = "targets:\n  - name: a\n    dsn: postgresql://m@127.0.0.1/app\n";
+    let c = parse(&format!(
+        "{base}alerts:\n  hold_absent: 0s\n  builtin:\n    SlowQuery: {{for: 0s, keep_firing_for: 0s}}\n  rules:\n    - alert: X\n      expr: up > 1\n      for: 0s\n"
+    ))
+    .unwrap();
+    assert_eq!(c.alerts.hold_absent, Dur::zero());
+    assert_eq!(c.alerts.builtin["SlowQuery"].for_, Some(Dur::zero()));
+    assert_eq!(c.alerts.rules[0].for_, Dur::zero());
+    assert!(c.masked_yaml().contains("hold_absent: 0s"));
+    let e = parse(&format!(
+        "{base}collectors:\n  statements:\n    interval: 0s\n"
+    ))
+    .unwrap_err();
+    assert_eq!(e.line, Some(6), "{e}");
+    assert_eq!(e.key, "collectors.statements.interval", "{e}");
+    assert!(e.message.contains("must be greater than zero"), "{e}");
+    let e = parse(&format!("{base}alerts:\n  hold_absent: soon\n")).unwrap_err();
+    assert!(e.message.contains("write e.g. `0s`"), "{e}");
+}
