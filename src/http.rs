@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tracing::debug;
 
 use crate::alerts::Alerts;
-use crate::collectors::Report;
+use crate::pages::{self, Page};
 use crate::snapshot::Snapshot;
 use crate::web::Web;
 
@@ -244,9 +244,12 @@ fn route(req: &Parts, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> 
         }
         "/alerts" => json_bytes(alerts.views().alerts),
         "/rules" => json_bytes(alerts.views().rules),
-        "/statements" => statements(snapshot, req.uri.query().unwrap_or("")),
-        "/findings" => findings(snapshot),
-        "/migrations" => migrations(snapshot),
+        "/statements" => page(pages::statements::page(
+            snapshot,
+            req.uri.query().unwrap_or(""),
+        )),
+        "/findings" => page(pages::findings::page(snapshot)),
+        "/migrations" => page(pages::migrations::page(snapshot)),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
             let waiting = snapshot.not_ready();
@@ -297,71 +300,11 @@ async fn reload(req: &Parts, lifecycle: Option<mpsc::Sender<ReloadRequest>>) -> 
     }
 }
 
-/// `/statements`: the latest interval's top statements of every target, JSON or (with
-/// `?format=text`) a plain table.
-fn statements(snapshot: &Snapshot, query: &str) -> Response<Chunks> {
-    let mut targets = Vec::new();
-    for (key, entry) in snapshot.entries() {
-        if let Some(Report::Statements(r)) = &entry.report {
-            targets.push((key.target, entry.polled_at_unix(), r.clone()));
-        }
-    }
-    let as_text = query.split('&').any(|kv| kv == "format=text");
-    if as_text {
-        let mut out = String::new();
-        for (target, _, r) in &targets {
-            out.push_str(&crate::collectors::statements::render_text(target, r));
-        }
-        if targets.is_empty() {
-            out.push_str("no statements polled yet\n");
-        }
-        return text(StatusCode::OK, &out);
-    }
-    let body = serde_json::json!({
-        "targets": targets.iter().map(|(target, polled_at, r)| {
-            serde_json::json!({ "target": target, "polled_at": polled_at, "interval": &**r })
-        }).collect::<Vec<_>>()
-    });
-    json(&body)
-}
-
-/// `/findings`: every schema finding of every polled database, JSON.
-fn findings(snapshot: &Snapshot) -> Response<Chunks> {
-    let mut databases = Vec::new();
-    for (key, entry) in snapshot.entries() {
-        if let Some(Report::Findings(r)) = &entry.report {
-            databases.push(serde_json::json!({
-                "target": key.target,
-                "database": key.database,
-                "polled_at": entry.polled_at_unix(),
-                "findings": r.findings,
-            }));
-        }
-    }
-    json(&serde_json::json!({ "databases": databases }))
-}
-
-/// `/migrations`: running schema changes, current revisions and migration history of every
-/// polled database, JSON.
-fn migrations(snapshot: &Snapshot) -> Response<Chunks> {
-    let mut databases = Vec::new();
-    for (key, entry) in snapshot.entries() {
-        if let Some(Report::Migrations(r)) = &entry.report {
-            databases.push(serde_json::json!({
-                "target": key.target,
-                "database": key.database,
-                "polled_at": entry.polled_at_unix(),
-                "running": r.running,
-                "revisions": r.revisions,
-                "history": r.history,
-            }));
-        }
-    }
-    json(&serde_json::json!({ "databases": databases }))
-}
-
-fn json(v: &serde_json::Value) -> Response<Chunks> {
-    json_bytes(Bytes::from(v.to_string()))
+fn page(p: Page) -> Response<Chunks> {
+    let mut r = Response::new(Chunks::one(p.body));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(p.content_type));
+    r
 }
 
 fn json_bytes(body: Bytes) -> Response<Chunks> {

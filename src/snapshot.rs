@@ -17,7 +17,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::collectors::{Output, Report};
+use crate::collectors::Output;
+use crate::detail::Report;
 use crate::metrics::{encode_samples, write_header, Family, Kind};
 use crate::telemetry::Telemetry;
 

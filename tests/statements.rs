@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use pgvitals::collectors::statements::{Report, Settings, StatementsCollector};
-use pgvitals::collectors::{Output, Report as AnyReport};
+use pgvitals::collectors::statements::{Settings, StatementsCollector};
+use pgvitals::collectors::Output;
+use pgvitals::detail::{Report as AnyReport, StatementReport, StatementsReport as Report};
 use pgvitals::metrics::Family;
 use tokio::sync::Mutex;
 use tokio_postgres::Client;
@@ -100,7 +101,7 @@ fn quantile(xs: &[f64], q: f64) -> f64 {
 }
 
 /// The statement of the report with this normalized text (constants become `$n`).
-fn find<'a>(r: &'a Report, text: &str) -> &'a pgvitals::collectors::statements::StatementReport {
+fn find<'a>(r: &'a Report, text: &str) -> &'a StatementReport {
     r.statements
         .iter()
         .find(|s| s.query.as_deref() == Some(text))

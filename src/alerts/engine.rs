@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
-use crate::collectors::Report;
+use crate::detail::Report;
 use crate::snapshot::{Snapshot, SourceKey};
 use crate::template::humanize;
 

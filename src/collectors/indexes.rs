@@ -22,10 +22,9 @@ use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 
-use serde::Serialize;
-
-use super::{BoxFuture, CollectResult, Collector, Output, PollContext, Report};
+use super::{BoxFuture, CollectResult, Collector, Output, PollContext};
 use crate::config::IndexesConfig;
+use crate::detail::{Finding, FindingsReport, Report};
 use crate::metrics::Family;
 use crate::queries;
 
@@ -38,36 +37,6 @@ pub const FINDING_KINDS: [&str; 6] = [
     "no_primary_key",
     "stale_statistics",
 ];
-
-/// One thing to act on.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Finding {
-    /// One of [`FINDING_KINDS`].
-    pub kind: &'static str,
-    /// Schema of the table.
-    pub schema: String,
-    /// Table.
-    pub table: String,
-    /// Index, for index findings.
-    pub index: Option<String>,
-    /// duplicate_index: the index it duplicates (the one to keep).
-    pub duplicate_of: Option<String>,
-    /// unindexed_foreign_key: the constraint and its columns.
-    pub constraint: Option<String>,
-    /// stale_statistics: rows modified since the last analyze.
-    pub modifications: Option<f64>,
-    /// Bytes the finding costs (index size), where that applies.
-    pub bytes: Option<f64>,
-    /// What to do about it, for people.
-    pub detail: String,
-}
-
-/// `/findings` for one database.
-#[derive(Debug, Clone, Serialize)]
-pub struct FindingsReport {
-    /// Every finding, largest first within a kind.
-    pub findings: Vec<Finding>,
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct IndexCounters {

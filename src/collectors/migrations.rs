@@ -19,74 +19,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::warn;
 
-use super::{BoxFuture, CollectResult, Collector, Output, PollContext, Report};
+use super::{BoxFuture, CollectResult, Collector, Output, PollContext};
 use crate::config::{MigrationsConfig, VersionTable};
 use crate::ddl;
+use crate::detail::{Migration, MigrationsReport, Report, Revision, RunningChange};
 use crate::metrics::Family;
 use crate::queries;
-
-/// `/migrations` for one database.
-#[derive(Debug, Clone, Serialize)]
-pub struct MigrationsReport {
-    /// Schema changes running now.
-    pub running: Vec<RunningChange>,
-    /// Current revision per version table, and when pgvitals first saw it.
-    pub revisions: Vec<Revision>,
-    /// The last migrations observed, newest first.
-    pub history: Vec<Migration>,
-}
-
-/// A schema change in progress.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunningChange {
-    /// Backend pid.
-    pub pid: i32,
-    /// What kind of DDL, or `lock` when only the ACCESS EXCLUSIVE lock shows it.
-    pub kind: &'static str,
-    /// The statement (truncated).
-    pub query: String,
-    /// Seconds since its transaction started.
-    pub age_seconds: f64,
-    /// Tables it holds or awaits a schema-change lock on (`schema.table`).
-    pub tables: Vec<String>,
-    /// Sessions waiting behind it.
-    pub blocked_sessions: i64,
-}
-
-/// A version table's current revision.
-#[derive(Debug, Clone, Serialize)]
-pub struct Revision {
-    /// The version table.
-    pub table: String,
-    /// Its current revision.
-    pub revision: String,
-    /// Unix time pgvitals first saw this revision.
-    pub first_seen: f64,
-}
-
-/// One observed migration.
-#[derive(Debug, Clone, Serialize)]
-pub struct Migration {
-    /// Version table whose revision changed; `None` for a schema change that changed none.
-    pub table: Option<String>,
-    /// Revision before.
-    pub from_revision: Option<String>,
-    /// Revision after.
-    pub to_revision: Option<String>,
-    /// Unix time the transaction started (`None`: the change ran between two polls).
-    pub started_at: Option<f64>,
-    /// Unix time it committed (or was last seen running, when the session disconnected).
-    pub ended_at: Option<f64>,
-    /// `ended_at − started_at`, seconds.
-    pub duration_seconds: Option<f64>,
-    /// Unix time pgvitals saw the new revision.
-    pub observed_at: f64,
-    /// The DDL statements seen while it ran (truncated).
-    pub statements: Vec<String>,
-}
 
 #[derive(Debug, Clone)]
 struct Run {

@@ -15,10 +15,10 @@ pub mod table_sizes;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{CollectorsConfig, Thresholds};
+use crate::detail::Report;
 use crate::metrics::Family;
 
 /// A boxed future, as collectors return them.
@@ -59,17 +59,6 @@ impl From<Vec<Family>> for Output {
             report: None,
         }
     }
-}
-
-/// Structured results served by JSON endpoints.
-#[derive(Debug, Clone)]
-pub enum Report {
-    /// `/statements`: the interval's top statements.
-    Statements(Arc<statements::Report>),
-    /// `/findings`: one database's schema findings.
-    Findings(Arc<indexes::FindingsReport>),
-    /// `/migrations`: one database's running schema changes and migration history.
-    Migrations(Arc<migrations::MigrationsReport>),
 }
 
 /// Runs a query whose rows are then read one at a time as they arrive (`try_next` on the

@@ -31,13 +31,11 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 use futures_util::TryStreamExt;
-use serde::Serialize;
 
 use super::statement_deltas::{Baseline, Cumulative, Delta, EntryKey, Reading, Spread};
-use super::{
-    BoxFuture, CollectResult, Collector, Failure, Output, PollContext, Report as AnyReport,
-};
+use super::{BoxFuture, CollectResult, Collector, Failure, Output, PollContext};
 use crate::config::{StatementsConfig, Thresholds};
+use crate::detail::{Report, StatementReport, StatementsReport};
 use crate::latency::{self, Mixture, Moments};
 use crate::metrics::Family;
 use crate::queries;
@@ -68,62 +66,6 @@ impl Settings {
             threshold_seconds: thresholds.query_latency.under.0.as_secs_f64(),
         }
     }
-}
-
-/// `/statements`: one interval of one target.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// Length of the interval, seconds; `None` after the first poll (baseline only).
-    pub interval_seconds: Option<f64>,
-    /// The query-latency threshold, seconds.
-    pub threshold_seconds: f64,
-    /// Where the latency figures come from.
-    pub source: &'static str,
-    /// Executions in the interval, all statements.
-    pub calls: f64,
-    /// Execution time in the interval, all statements, milliseconds.
-    pub total_ms: f64,
-    /// Estimated fraction of executions under the threshold; `None` with no executions.
-    pub under_threshold_ratio: Option<f64>,
-    /// Estimated p95 of all executions, milliseconds.
-    pub p95_ms: Option<f64>,
-    /// Estimated p99 of all executions, milliseconds.
-    pub p99_ms: Option<f64>,
-    /// Entries reset since pgvitals started.
-    pub resets: u64,
-    /// The top statements, largest interval execution time first.
-    pub statements: Vec<StatementReport>,
-    /// Everything beyond the top statements, summed.
-    pub other: Option<StatementReport>,
-}
-
-/// One statement's interval.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatementReport {
-    /// pg_stat_statements queryid (a string: it is a 64-bit integer), or `other`.
-    pub queryid: String,
-    /// Database name.
-    pub database: String,
-    /// Role name.
-    pub user: String,
-    /// Run at top level (false: nested in a function).
-    pub toplevel: bool,
-    /// Normalized query text, truncated.
-    pub query: Option<String>,
-    /// Executions in the interval.
-    pub calls: f64,
-    /// Execution time in the interval, milliseconds.
-    pub total_ms: f64,
-    /// Mean execution time, milliseconds.
-    pub mean_ms: f64,
-    /// Standard deviation of execution time, milliseconds.
-    pub stddev_ms: f64,
-    /// Estimated p95 execution time, milliseconds.
-    pub p95_ms: Option<f64>,
-    /// Rows returned or affected.
-    pub rows: f64,
-    /// Shared-buffer hit ratio of the interval; `None` with no block access.
-    pub hit_ratio: Option<f64>,
 }
 
 struct Sql {
@@ -356,7 +298,7 @@ impl StatementsCollector {
                 .iter(),
         );
         let mut out = Output::default();
-        let mut report = Report {
+        let mut report = StatementsReport {
             interval_seconds: interval,
             threshold_seconds: self.settings.threshold_seconds,
             source: SOURCE_LOGNORMAL,
@@ -443,14 +385,14 @@ impl StatementsCollector {
             }
         }
         out.families.extend(per.finish());
-        out.report = Some(AnyReport::Statements(std::sync::Arc::new(report)));
+        out.report = Some(Report::Statements(std::sync::Arc::new(report)));
         Ok(out)
     }
 
     fn summary_families(
         &self,
         out: &mut Vec<Family>,
-        report: &Report,
+        report: &StatementsReport,
         dealloc: Option<i64>,
         tracked: usize,
         parallel_workers: Option<f64>,
@@ -541,69 +483,6 @@ impl StatementsCollector {
             );
         }
     }
-}
-
-/// A plain-text table of one target's interval, for `/statements?format=text`.
-pub fn render_text(target: &str, r: &Report) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let opt =
-        |v: Option<f64>, scale: f64| v.map_or("-".to_string(), |v| format!("{:.1}", v * scale));
-    let _ = writeln!(
-        out,
-        "target {target}: interval {} s, {} calls, {:.1} ms total, {} % under {} ms, p95 {} ms, p99 {} ms ({})",
-        opt(r.interval_seconds, 1.0),
-        r.calls,
-        r.total_ms,
-        opt(r.under_threshold_ratio, 100.0),
-        r.threshold_seconds * 1000.0,
-        opt(r.p95_ms, 1.0),
-        opt(r.p99_ms, 1.0),
-        r.source
-    );
-    let _ = writeln!(
-        out,
-        "{:>20} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10} {:>6}  {:<16} {:<16} query",
-        "queryid",
-        "calls",
-        "total_ms",
-        "mean_ms",
-        "stddev_ms",
-        "p95_ms",
-        "rows",
-        "hit%",
-        "database",
-        "user"
-    );
-    for s in r.statements.iter().chain(r.other.iter()) {
-        let query: String = s
-            .query
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .take(120)
-            .collect();
-        let _ = writeln!(
-            out,
-            "{:>20} {:>10} {:>12.1} {:>10.2} {:>10.2} {:>10} {:>10} {:>6}  {:<16} {:<16} {}",
-            s.queryid,
-            s.calls,
-            s.total_ms,
-            s.mean_ms,
-            s.stddev_ms,
-            opt(s.p95_ms, 1.0),
-            s.rows,
-            opt(s.hit_ratio, 100.0),
-            s.database,
-            s.user,
-            query
-        );
-    }
-    out.push('\n');
-    out
 }
 
 /// Column positions of `queries/statements*.sql` (every variant has the same columns).

@@ -1,0 +1,164 @@
+//! What a poll found beyond its metric families: the typed detail the JSON pages, the text
+//! pages and the alert annotations read from the snapshot. Collectors fill it in; nothing here
+//! knows how it is read or shown.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// One poll's detail, by the page it feeds.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// `/statements`: the interval's top statements.
+    Statements(Arc<StatementsReport>),
+    /// `/findings`: one database's schema findings.
+    Findings(Arc<FindingsReport>),
+    /// `/migrations`: one database's running schema changes and migration history.
+    Migrations(Arc<MigrationsReport>),
+}
+
+/// `/statements`: one interval of one target (collector: statements).
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementsReport {
+    /// Length of the interval, seconds; `None` after the first poll (baseline only).
+    pub interval_seconds: Option<f64>,
+    /// The query-latency threshold, seconds.
+    pub threshold_seconds: f64,
+    /// Where the latency figures come from.
+    pub source: &'static str,
+    /// Executions in the interval, all statements.
+    pub calls: f64,
+    /// Execution time in the interval, all statements, milliseconds.
+    pub total_ms: f64,
+    /// Estimated fraction of executions under the threshold; `None` with no executions.
+    pub under_threshold_ratio: Option<f64>,
+    /// Estimated p95 of all executions, milliseconds.
+    pub p95_ms: Option<f64>,
+    /// Estimated p99 of all executions, milliseconds.
+    pub p99_ms: Option<f64>,
+    /// Entries reset since pgvitals started.
+    pub resets: u64,
+    /// The top statements, largest interval execution time first.
+    pub statements: Vec<StatementReport>,
+    /// Everything beyond the top statements, summed.
+    pub other: Option<StatementReport>,
+}
+
+/// One statement's interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementReport {
+    /// pg_stat_statements queryid (a string: it is a 64-bit integer), or `other`.
+    pub queryid: String,
+    /// Database name.
+    pub database: String,
+    /// Role name.
+    pub user: String,
+    /// Run at top level (false: nested in a function).
+    pub toplevel: bool,
+    /// Normalized query text, truncated.
+    pub query: Option<String>,
+    /// Executions in the interval.
+    pub calls: f64,
+    /// Execution time in the interval, milliseconds.
+    pub total_ms: f64,
+    /// Mean execution time, milliseconds.
+    pub mean_ms: f64,
+    /// Standard deviation of execution time, milliseconds.
+    pub stddev_ms: f64,
+    /// Estimated p95 execution time, milliseconds.
+    pub p95_ms: Option<f64>,
+    /// Rows returned or affected.
+    pub rows: f64,
+    /// Shared-buffer hit ratio of the interval; `None` with no block access.
+    pub hit_ratio: Option<f64>,
+}
+
+/// One thing to act on.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Finding {
+    /// One of `collectors::indexes::FINDING_KINDS`.
+    pub kind: &'static str,
+    /// Schema of the table.
+    pub schema: String,
+    /// Table.
+    pub table: String,
+    /// Index, for index findings.
+    pub index: Option<String>,
+    /// duplicate_index: the index it duplicates (the one to keep).
+    pub duplicate_of: Option<String>,
+    /// unindexed_foreign_key: the constraint and its columns.
+    pub constraint: Option<String>,
+    /// stale_statistics: rows modified since the last analyze.
+    pub modifications: Option<f64>,
+    /// Bytes the finding costs (index size), where that applies.
+    pub bytes: Option<f64>,
+    /// What to do about it, for people.
+    pub detail: String,
+}
+
+/// `/findings` for one database (collector: indexes).
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingsReport {
+    /// Every finding, largest first within a kind.
+    pub findings: Vec<Finding>,
+}
+
+/// `/migrations` for one database (collector: migrations).
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationsReport {
+    /// Schema changes running now.
+    pub running: Vec<RunningChange>,
+    /// Current revision per version table, and when pgvitals first saw it.
+    pub revisions: Vec<Revision>,
+    /// The last migrations observed, newest first.
+    pub history: Vec<Migration>,
+}
+
+/// A schema change in progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunningChange {
+    /// Backend pid.
+    pub pid: i32,
+    /// What kind of DDL, or `lock` when only the ACCESS EXCLUSIVE lock shows it.
+    pub kind: &'static str,
+    /// The statement (truncated).
+    pub query: String,
+    /// Seconds since its transaction started.
+    pub age_seconds: f64,
+    /// Tables it holds or awaits a schema-change lock on (`schema.table`).
+    pub tables: Vec<String>,
+    /// Sessions waiting behind it.
+    pub blocked_sessions: i64,
+}
+
+/// A version table's current revision.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revision {
+    /// The version table.
+    pub table: String,
+    /// Its current revision.
+    pub revision: String,
+    /// Unix time pgvitals first saw this revision.
+    pub first_seen: f64,
+}
+
+/// One observed migration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Migration {
+    /// Version table whose revision changed; `None` for a schema change that changed none.
+    pub table: Option<String>,
+    /// Revision before.
+    pub from_revision: Option<String>,
+    /// Revision after.
+    pub to_revision: Option<String>,
+    /// Unix time the transaction started (`None`: the change ran between two polls).
+    pub started_at: Option<f64>,
+    /// Unix time it committed (or was last seen running, when the session disconnected).
+    pub ended_at: Option<f64>,
+    /// `ended_at − started_at`, seconds.
+    pub duration_seconds: Option<f64>,
+    /// Unix time pgvitals saw the new revision.
+    pub observed_at: f64,
+    /// The DDL statements seen while it ran (truncated).
+    pub statements: Vec<String>,
+}

@@ -1,0 +1,42 @@
+//! The detail pages, one module per question a person asks: which statements cost the most
+//! ([`statements`]), what to fix in the schema ([`findings`]), which schema changes run and ran
+//! ([`migrations`]). Each builds its page from the snapshot alone, as JSON or text; routing,
+//! authentication and limits are `http.rs`'s.
+
+pub mod findings;
+pub mod migrations;
+pub mod statements;
+
+use bytes::Bytes;
+
+/// A page's body and media type.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Page {
+    /// A JSON page.
+    pub fn json(v: &serde_json::Value) -> Page {
+        Page {
+            content_type: "application/json",
+            body: Bytes::from(v.to_string()),
+        }
+    }
+
+    /// A plain-text page.
+    pub fn text(s: String) -> Page {
+        Page {
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::from(s),
+        }
+    }
+}
+
+/// Whether a query string asks for `format=text`.
+pub fn wants_text(query: &str) -> bool {
+    query.split('&').any(|kv| kv == "format=text")
+}
