@@ -50,7 +50,7 @@ pub struct Family {
 impl Family {
     /// An empty gauge family.
     pub fn gauge(name: &'static str, help: &'static str) -> Family {
-        debug_assert!(valid_name(name), "invalid metric name {name}");
+        debug_assert!(valid_metric_name(name), "invalid metric name {name}");
         Family {
             name,
             help,
@@ -61,7 +61,7 @@ impl Family {
 
     /// An empty counter family.
     pub fn counter(name: &'static str, help: &'static str) -> Family {
-        debug_assert!(valid_name(name) && name.ends_with("_total"));
+        debug_assert!(valid_metric_name(name) && name.ends_with("_total"));
         Family {
             name,
             help,
@@ -96,10 +96,29 @@ impl Family {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// A metric name pgvitals exports: `[a-zA-Z_][a-zA-Z0-9_]*` (Prometheus also allows `:`, which
+/// is for recording rules).
+pub fn valid_metric_name(name: &str) -> bool {
+    valid_label_name(name)
+}
+
+/// A Prometheus label (or alert) name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// NaN and ±Inf as Prometheus (and Go) spell them; `None` for a finite value. The one spelling
+/// of non-finite values in the exposition, in PromQL and in templates.
+pub fn non_finite(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "+Inf" } else { "-Inf" })
+    } else {
+        None
+    }
 }
 
 /// Writes a label value with Prometheus' escapes (`\\`, `\"`, `\n`).
@@ -116,10 +135,8 @@ pub fn write_label_value(out: &mut String, v: &str) {
 
 /// Writes a sample value the way Prometheus parses it.
 pub fn write_value(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    if let Some(special) = non_finite(v) {
+        out.push_str(special);
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         let _ = write!(out, "{}", v as i64);
     } else {

@@ -196,13 +196,7 @@ impl fmt::Display for Expr {
 
 /// A number as PromQL reads it back exactly.
 pub fn promql_number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        format!("{v}")
-    }
+    crate::metrics::non_finite(v).map_or_else(|| format!("{v}"), str::to_string)
 }
 
 /// A double-quoted PromQL string.

@@ -3,16 +3,15 @@
 //! Written by the scheduler as it polls, encoded into the exposition next to the collectors'
 //! families. Every series here is about pgvitals' work, not about what the database reported.
 //!
-//! The per-target series (a dozen per collector and database, 15,000 lines at 200 targets) are
-//! kept in [`Labeled`] and [`Histogram`]: each series is stored under its encoded label set, so
-//! encoding is a copy of a few strings per line. The `prometheus` crate's gather-then-encode path
-//! allocated a protobuf message per series and took 18 ms per scrape at 200 targets; it is kept
-//! for the few low-cardinality counters downstream components [`register`](Telemetry::register).
+//! Every self-metric is a [`Labeled`] gauge or counter or a [`Histogram`]: each series is stored
+//! under its encoded label set, so encoding is a copy of a few strings per line (the per-target
+//! series are 15,000 lines at 200 targets). Downstream components (the alert evaluator, the
+//! notifier) make their own families and [`register`](Telemetry::register) them to be rendered
+//! and read with these: one encoder for every self-metric, the exposition's own
+//! ([`crate::metrics`]).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-
-use prometheus::{Encoder, Registry, TextEncoder};
+use std::sync::{Arc, Mutex};
 
 use crate::metrics::{write_header, write_label_pairs, write_value, Kind};
 
@@ -48,8 +47,45 @@ pub struct Labeled<const N: usize> {
     series: Mutex<BTreeMap<String, LabeledValue<N>>>,
 }
 
+/// A self-metric family that a downstream component registers with [`Telemetry`].
+pub trait SelfMetric: Send + Sync {
+    /// The metric name.
+    fn name(&self) -> &'static str;
+    /// Appends the family in the text exposition format (nothing when it has no series).
+    fn encode(&self, out: &mut String);
+    /// Every series as (label name, value) pairs and its value.
+    fn samples(&self) -> Vec<Sample>;
+}
+
+impl<const N: usize> SelfMetric for Labeled<N> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn encode(&self, out: &mut String) {
+        Labeled::encode(self, out)
+    }
+    fn samples(&self) -> Vec<Sample> {
+        Labeled::samples(self)
+    }
+}
+
 impl<const N: usize> Labeled<N> {
+    /// A gauge family.
+    pub fn gauge(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
+        Labeled::new(Kind::Gauge, name, help, labels)
+    }
+
+    /// A counter family (`name` ends in `_total`).
+    pub fn counter(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
+        debug_assert!(name.ends_with("_total"), "counter {name}");
+        Labeled::new(Kind::Counter, name, help, labels)
+    }
+
     fn new(kind: Kind, name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
+        debug_assert!(
+            crate::metrics::valid_metric_name(name),
+            "metric name {name}"
+        );
         Labeled {
             name,
             help,
@@ -75,7 +111,12 @@ impl<const N: usize> Labeled<N> {
 
     /// Adds one (counters).
     pub fn inc(&self, values: [&str; N]) {
-        self.update(values, |slot| *slot += 1.0);
+        self.inc_by(values, 1.0);
+    }
+
+    /// Adds `n` (counters).
+    pub fn inc_by(&self, values: [&str; N], n: f64) {
+        self.update(values, |slot| *slot += n);
     }
 
     /// Creates a series at 0 if it does not exist (counters that `rate()` should see early).
@@ -299,7 +340,8 @@ pub struct Telemetry {
     /// `pgvitals_collector_skipped_ticks_total{…,reason}`: ticks not polled; `reason` is `busy`
     /// (previous poll still running) or `target_down`.
     pub collector_skipped: Labeled<4>,
-    registry: Registry,
+    /// Families registered by downstream components.
+    registered: Mutex<Vec<Arc<dyn SelfMetric>>>,
 }
 
 impl Telemetry {
@@ -389,7 +431,7 @@ impl Telemetry {
                 "Scheduled polls not run: reason=busy (the previous poll was still running) or target_down.",
                 ["target", "database", "collector", "reason"],
             ),
-            registry: Registry::new(),
+            registered: Mutex::new(Vec::new()),
         };
         t.build_info.set([env!("CARGO_PKG_VERSION")], 1.0);
         t
@@ -480,36 +522,21 @@ impl Telemetry {
         if self.collector_skipped.name() == name {
             return Some(self.collector_skipped.samples());
         }
-        // Downstream components' counters and gauges (few series).
-        let family = self
-            .registry
-            .gather()
-            .into_iter()
-            .find(|f| f.name() == name)?;
-        let kind = family.get_field_type();
-        Some(
-            family
-                .get_metric()
-                .iter()
-                .map(|m| {
-                    let labels = m
-                        .get_label()
-                        .iter()
-                        .map(|l| (l.name().to_string(), l.value().to_string()))
-                        .collect();
-                    let value = match kind {
-                        prometheus::proto::MetricType::COUNTER => m.get_counter().get_value(),
-                        _ => m.get_gauge().get_value(),
-                    };
-                    (labels, value)
-                })
-                .collect(),
-        )
+        let registered = self.registered.lock().unwrap();
+        registered
+            .iter()
+            .find(|f| f.name() == name)
+            .map(|f| f.samples())
     }
 
-    /// Registers more self-metrics (a downstream component's) to be rendered with these.
-    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> prometheus::Result<()> {
-        self.registry.register(c)
+    /// Registers a downstream component's family to be rendered and read with these; refused
+    /// when a self-metric of that name exists.
+    pub fn register(&self, family: Arc<dyn SelfMetric>) -> Result<(), String> {
+        if self.samples(family.name()).is_some() {
+            return Err(format!("self-metric `{}` registered twice", family.name()));
+        }
+        self.registered.lock().unwrap().push(family);
+        Ok(())
     }
 
     /// The self-metrics in Prometheus' text format.
@@ -526,11 +553,9 @@ impl Telemetry {
             f.encode(&mut out);
         }
         self.collector_skipped.encode(&mut out);
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding into a Vec cannot fail");
-        out.push_str(std::str::from_utf8(&buf).expect("text exposition is UTF-8"));
+        for f in self.registered.lock().unwrap().iter() {
+            f.encode(&mut out);
+        }
         out
     }
 }
@@ -573,10 +598,19 @@ mod tests {
         );
         assert!(t.samples("pgvitals_nothing").is_none());
         assert_eq!(t.samples("pgvitals_build_info").unwrap()[0].1, 1.0);
-        let c = prometheus::IntCounter::new("pgvitals_downstream_total", "d").unwrap();
-        t.register(Box::new(c.clone())).unwrap();
-        c.inc();
+        let c = Arc::new(Labeled::counter("pgvitals_downstream_total", "d", []));
+        t.register(c.clone()).unwrap();
+        assert!(
+            !t.encode().contains("pgvitals_downstream_total"),
+            "no series yet"
+        );
+        c.inc([]);
         assert_eq!(t.samples("pgvitals_downstream_total").unwrap()[0].1, 1.0);
-        assert!(t.encode().contains("pgvitals_downstream_total 1\n"));
+        assert!(t
+            .encode()
+            .contains("# TYPE pgvitals_downstream_total counter\npgvitals_downstream_total 1\n"));
+        assert!(t.register(c).is_err(), "a name registers once");
+        let up_again = Arc::new(Labeled::gauge("pgvitals_up", "again", ["target"]));
+        assert!(t.register(up_again).is_err(), "nor shadows a built-in one");
     }
 }

@@ -85,7 +85,7 @@ fn parse_action(action: &str) -> Result<Part, String> {
         )
     };
     if let Some(name) = action.strip_prefix("$labels.") {
-        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if crate::metrics::valid_label_name(name) {
             return Ok(Part::Label(name.to_string()));
         }
         return Err(unsupported());
@@ -133,10 +133,8 @@ pub fn go_float_e(v: f64) -> String {
 
 /// NaN, ±Inf and 0 as Go prints them.
 fn go_special(v: f64) -> Option<String> {
-    if v.is_nan() {
-        Some("NaN".into())
-    } else if v.is_infinite() {
-        Some(if v > 0.0 { "+Inf" } else { "-Inf" }.into())
+    if let Some(special) = crate::metrics::non_finite(v) {
+        Some(special.into())
     } else if v == 0.0 {
         Some("0".into())
     } else {

@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use prometheus::{Gauge, IntCounter};
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::snapshot::Snapshot;
+use crate::telemetry::Labeled;
 
 use engine::{Engine, Inputs, Settings};
 use notifier::{Delivery, Notifier};
@@ -57,8 +57,8 @@ pub struct Alerts {
     batches: watch::Sender<Arc<notifier::Batch>>,
     delivery: watch::Sender<Option<Arc<Delivery>>>,
     last_evaluation: RwLock<Option<(SystemTime, Duration)>>,
-    evaluations: IntCounter,
-    evaluation_seconds: Gauge,
+    evaluations: Arc<Labeled<0>>,
+    evaluation_seconds: Arc<Labeled<0>>,
     snapshot: Arc<Snapshot>,
 }
 
@@ -87,17 +87,23 @@ impl Alerts {
         snapshot: Arc<Snapshot>,
         source_file: &str,
     ) -> anyhow::Result<Arc<Alerts>> {
-        let evaluations = IntCounter::new(
+        let evaluations = Arc::new(Labeled::counter(
             "pgvitals_alert_evaluations_total",
             "Evaluations of the alert rules.",
-        )?;
-        let evaluation_seconds = Gauge::new(
+            [],
+        ));
+        let evaluation_seconds = Arc::new(Labeled::gauge(
             "pgvitals_alert_evaluation_duration_seconds",
             "Wall time of the last evaluation of every alert rule.",
-        )?;
+            [],
+        ));
         let telemetry = snapshot.telemetry();
-        telemetry.register(Box::new(evaluations.clone()))?;
-        telemetry.register(Box::new(evaluation_seconds.clone()))?;
+        telemetry
+            .register(evaluations.clone())
+            .map_err(anyhow::Error::msg)?;
+        telemetry
+            .register(evaluation_seconds.clone())
+            .map_err(anyhow::Error::msg)?;
         let delivery = Delivery::from_config(config)?;
         let alerts = Alerts {
             engine: Mutex::new(Engine::new(rules::build(config), settings(config))),
@@ -156,8 +162,8 @@ impl Alerts {
         }
         let took = started.elapsed();
         *self.last_evaluation.write().unwrap() = Some((now, took));
-        self.evaluations.inc();
-        self.evaluation_seconds.set(took.as_secs_f64());
+        self.evaluations.inc([]);
+        self.evaluation_seconds.set([], took.as_secs_f64());
         self.publish_views();
         let batch = {
             let engine = self.engine.lock().unwrap();

@@ -18,7 +18,6 @@ use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use prometheus::{IntCounterVec, Opts};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -27,7 +26,7 @@ use tracing::{debug, warn};
 use super::api::rfc3339;
 use super::engine::{Alert, Engine, Labels};
 use crate::config::{read_secret_file, Config, TlsClientConfig};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Labeled, Telemetry};
 
 /// How far ahead a firing alert's `endsAt` is set, in evaluation intervals (at least a minute
 /// each), like Prometheus.
@@ -200,17 +199,17 @@ impl Delivery {
 
 /// Posts batches to every configured Alertmanager.
 pub struct Notifier {
-    sent: IntCounterVec,
-    failed: IntCounterVec,
-    alerts_sent: IntCounterVec,
+    sent: Arc<Labeled<1>>,
+    failed: Arc<Labeled<1>>,
+    alerts_sent: Arc<Labeled<1>>,
 }
 
 impl Notifier {
     /// A notifier whose counters are rendered with `telemetry`.
-    pub fn new(telemetry: &Telemetry) -> prometheus::Result<Notifier> {
-        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounterVec> {
-            let c = IntCounterVec::new(Opts::new(name, help), &["alertmanager"])?;
-            telemetry.register(Box::new(c.clone()))?;
+    pub fn new(telemetry: &Telemetry) -> Result<Notifier, String> {
+        let counter = |name: &'static str, help: &'static str| -> Result<Arc<Labeled<1>>, String> {
+            let c = Arc::new(Labeled::counter(name, help, ["alertmanager"]));
+            telemetry.register(c.clone())?;
             Ok(c)
         };
         Ok(Notifier {
@@ -280,19 +279,17 @@ impl Notifier {
         loop {
             match tokio::time::timeout(d.timeout, self.post(&url, &d, body.clone())).await {
                 Ok(Ok(())) => {
-                    self.sent.with_label_values(&[&url]).inc();
-                    self.alerts_sent
-                        .with_label_values(&[&url])
-                        .inc_by(count as u64);
+                    self.sent.inc([&url]);
+                    self.alerts_sent.inc_by([&url], count as f64);
                     debug!(alertmanager = %url, alerts = count, "alerts delivered");
                     return;
                 }
                 Ok(Err(e)) => {
-                    self.failed.with_label_values(&[&url]).inc();
+                    self.failed.inc([&url]);
                     warn!(alertmanager = %url, error = format!("{e:#}"), retry_in = ?backoff, "delivering alerts failed");
                 }
                 Err(_) => {
-                    self.failed.with_label_values(&[&url]).inc();
+                    self.failed.inc([&url]);
                     warn!(alertmanager = %url, timeout = ?d.timeout, retry_in = ?backoff, "delivering alerts timed out");
                 }
             }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::{ser_masked_secret, Config, Dur};
+use crate::metrics::valid_label_name;
 
 /// `alerts:`: how and what pgvitals evaluates.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -193,12 +194,6 @@ pub struct BasicAuthConfig {
     /// A file whose first line is the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
-}
-
-/// A Prometheus label (or alert) name: `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn valid_label_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl Config {
