@@ -6,7 +6,6 @@
 //! server renders the snapshot without touching a database.
 
 pub mod alerts;
-pub mod base64;
 pub mod collectors;
 pub mod config;
 pub mod daemon;

@@ -10,6 +10,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -230,7 +233,7 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = String::from_utf8(crate::base64::decode(b64.trim())?).ok()?;
+    let decoded = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_string(), password.to_string()))
 }
@@ -243,12 +246,7 @@ mod tests {
     async fn basic_auth_checks_user_and_password() {
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let auth = Arc::new(BasicAuth::new(BTreeMap::from([("prom".to_string(), hash)])).unwrap());
-        let header = |u: &str, p: &str| {
-            format!(
-                "Basic {}",
-                crate::base64::encode(format!("{u}:{p}").as_bytes())
-            )
-        };
+        let header = |u: &str, p: &str| format!("Basic {}", STANDARD.encode(format!("{u}:{p}")));
         assert!(auth.allows(Some(&header("prom", "s3cret"))).await);
         assert!(
             auth.allows(Some(&header("prom", "s3cret"))).await,

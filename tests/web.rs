@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use common::tls::{https_get, test_pki};
 use common::*;
 use pgvitals::config::Config;
@@ -24,7 +25,7 @@ async fn daemon(web: &str) -> Daemon {
 fn basic(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
-        pgvitals::base64::encode(format!("{user}:{password}").as_bytes())
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
 

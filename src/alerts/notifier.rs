@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -169,7 +171,7 @@ impl Delivery {
                 .unwrap_or_default();
             Some(format!(
                 "Basic {}",
-                crate::base64::encode(format!("{}:{password}", b.username).as_bytes())
+                STANDARD.encode(format!("{}:{password}", b.username))
             ))
         } else {
             secret(&am.bearer_token, &am.bearer_token_file, "bearer_token_file")?
