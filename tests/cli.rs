@@ -261,3 +261,64 @@ fn sighup_reloads_and_a_broken_file_keeps_the_running_config() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
 }
+
+/// Log lines of `pgvitals run` with an unreachable target, read until the target is reported
+/// down; `via_terminal` runs it under `script`, so that its stderr is a terminal.
+fn log_until_down(via_terminal: bool, no_color: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("down.yaml");
+    std::fs::write(
+        &path,
+        "listen: 127.0.0.1:0\ntargets:\n  - name: main\n    dsn: host=127.0.0.1 port=1 user=x connect_timeout=1\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_pgvitals");
+    let mut cmd = if via_terminal {
+        let mut c = Command::new("script");
+        c.args([
+            "-qefc",
+            &format!("{bin} run --config {}", path.display()),
+            "/dev/null",
+        ]);
+        c
+    } else {
+        let mut c = pgvitals();
+        c.args(["run", "--config"]).arg(&path);
+        c
+    };
+    cmd.env_remove("NO_COLOR");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let mut child = common::KillOnDrop(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Under `script` the log arrives on its stdout (the terminal's output), else on stderr.
+    let mut log = if via_terminal {
+        common::LogLines::read(child.0.stdout.take().unwrap())
+    } else {
+        common::LogLines::read(child.0.stderr.take().unwrap())
+    };
+    log.wait_for("target is down");
+    log.lines.join("\n")
+}
+
+#[test]
+fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+    let piped = log_until_down(false, false);
+    assert!(!piped.contains('\x1b'), "colour in a pipe: {piped:?}");
+    let terminal = log_until_down(true, false);
+    assert!(
+        terminal.contains("\x1b["),
+        "no colour on a terminal: {terminal:?}"
+    );
+    let no_color = log_until_down(true, true);
+    assert!(
+        !no_color.contains('\x1b'),
+        "colour despite NO_COLOR: {no_color:?}"
+    );
+}

@@ -172,12 +172,12 @@ pub struct LogLines {
 }
 
 impl LogLines {
-    /// Starts reading `stderr`.
-    pub fn read(stderr: std::process::ChildStderr) -> LogLines {
+    /// Starts reading `stream` (a child's stderr, or its stdout).
+    pub fn read(stream: impl std::io::Read + Send + 'static) -> LogLines {
         use std::io::BufRead;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
+            for line in std::io::BufReader::new(stream)
                 .lines()
                 .map_while(Result::ok)
             {
