@@ -287,19 +287,34 @@ pub async fn wait_for_alerts(
     what: &str,
     cond: impl Fn(&[serde_json::Value]) -> bool,
 ) -> serde_json::Value {
+    wait_for_json(daemon, "/alerts", timeout, what, |doc| {
+        cond(doc["data"]["alerts"].as_array().expect("data.alerts"))
+    })
+    .await
+}
+
+/// Reads the JSON document at `path` (`/alerts`, `/rules`, ...) until `cond` holds, waking on
+/// every snapshot change; panics after `timeout`. Returns the matching document.
+pub async fn wait_for_json(
+    daemon: &Daemon,
+    path: &str,
+    timeout: Duration,
+    what: &str,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let mut changes = daemon.snapshot().subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         changes.borrow_and_update();
-        let doc = get_json(daemon.addr(), "/alerts").await;
-        if cond(doc["data"]["alerts"].as_array().expect("data.alerts")) {
+        let doc = get_json(daemon.addr(), path).await;
+        if cond(&doc) {
             return doc;
         }
         if tokio::time::timeout_at(deadline, changes.changed())
             .await
             .is_err()
         {
-            panic!("timed out after {timeout:?} waiting for {what}; last /alerts:\n{doc:#}");
+            panic!("timed out after {timeout:?} waiting for {what}; last {path}:\n{doc:#}");
         }
     }
 }
