@@ -101,29 +101,34 @@ async fn slow_query_goes_pending_then_firing_reaches_alertmanager_and_resolves()
         .contains("slow means over 100ms"));
     let value: f64 = alert["value"].as_str().unwrap().parse().unwrap();
     assert!(value > 0.1, "mean {value}");
-    // The same alert in /metrics, like Prometheus' ALERTS series.
-    let m = scrape(daemon.addr()).await;
-    assert_eq!(
+    // The same alert in /metrics, like Prometheus' ALERTS series, and /rules shows the rule
+    // firing with its threshold. Awaited, not read once: evaluations go on after the /alerts
+    // read, over a per-interval series that an interval without executions leaves absent.
+    wait_for(&daemon, WAIT, "SlowQuery firing in /metrics", |m| {
         m.get(
             "pgvitals_alerts",
             &[
                 ("alertname", "SlowQuery"),
                 ("alertstate", "firing"),
-                ("queryid", &queryid)
-            ]
-        ),
-        Some(1.0)
-    );
-    // /rules shows the rule firing with its threshold.
-    let rules = get_json(daemon.addr(), "/rules").await;
-    let rule = rules["data"]["groups"][0]["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "SlowQuery")
-        .unwrap()
-        .clone();
-    assert_eq!(rule["state"], "firing");
+                ("queryid", &queryid),
+            ],
+        ) == Some(1.0)
+    })
+    .await;
+    let slow_query_rule = |rules: &Value| {
+        rules["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "SlowQuery")
+            .unwrap()
+            .clone()
+    };
+    let rules = wait_for_json(&daemon, "/rules", WAIT, "SlowQuery firing in /rules", |r| {
+        slow_query_rule(r)["state"] == "firing"
+    })
+    .await;
+    let rule = slow_query_rule(&rules);
     assert_eq!(rule["threshold"], 0.1);
     assert_eq!(rule["duration"], 3.0);
     assert_eq!(rule["health"], "ok");

@@ -125,12 +125,25 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 /// Polls `probe` every `every` until it returns `Ok` — for external processes (Alertmanager,
 /// Prometheus), which offer no change to await; panics after `timeout` with `what` and the last
 /// `Err` it got.
-pub async fn poll_until<T, F, Fut>(
+pub async fn poll_until<T, F, Fut>(timeout: Duration, every: Duration, what: &str, probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    try_poll_until(timeout, every, probe)
+        .await
+        .unwrap_or_else(|last| {
+            panic!("timed out after {timeout:?} waiting for {what}; last: {last}")
+        })
+}
+
+/// [`poll_until`] for checks that report rather than panic: `Err` with the last `Err` the probe
+/// gave once `timeout` has passed.
+pub async fn try_poll_until<T, F, Fut>(
     timeout: Duration,
     every: Duration,
-    what: &str,
     mut probe: F,
-) -> T
+) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
@@ -138,11 +151,9 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match probe().await {
-            Ok(v) => return v,
-            Err(last) => assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}; last: {last}"
-            ),
+            Ok(v) => return Ok(v),
+            Err(last) if tokio::time::Instant::now() >= deadline => return Err(last),
+            Err(_) => {}
         }
         tokio::time::sleep(every).await;
     }
@@ -276,19 +287,34 @@ pub async fn wait_for_alerts(
     what: &str,
     cond: impl Fn(&[serde_json::Value]) -> bool,
 ) -> serde_json::Value {
+    wait_for_json(daemon, "/alerts", timeout, what, |doc| {
+        cond(doc["data"]["alerts"].as_array().expect("data.alerts"))
+    })
+    .await
+}
+
+/// Reads the JSON document at `path` (`/alerts`, `/rules`, ...) until `cond` holds, waking on
+/// every snapshot change; panics after `timeout`. Returns the matching document.
+pub async fn wait_for_json(
+    daemon: &Daemon,
+    path: &str,
+    timeout: Duration,
+    what: &str,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let mut changes = daemon.snapshot().subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         changes.borrow_and_update();
-        let doc = get_json(daemon.addr(), "/alerts").await;
-        if cond(doc["data"]["alerts"].as_array().expect("data.alerts")) {
+        let doc = get_json(daemon.addr(), path).await;
+        if cond(&doc) {
             return doc;
         }
         if tokio::time::timeout_at(deadline, changes.changed())
             .await
             .is_err()
         {
-            panic!("timed out after {timeout:?} waiting for {what}; last /alerts:\n{doc:#}");
+            panic!("timed out after {timeout:?} waiting for {what}; last {path}:\n{doc:#}");
         }
     }
 }
