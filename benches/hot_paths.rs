@@ -175,19 +175,21 @@ fn names(collector: &str) -> Vec<&'static str> {
 /// Interval deltas over 10,000 entries: one poll's worth of readings after the baseline, a
 /// tenth of them new (the rest of the statements ran again).
 fn deltas_case() {
-    use pgvitals::collectors::statement_deltas::{Baseline, EntryKey, Reading, Spread};
+    use pgvitals::collectors::statement_deltas::{Baseline, Delta, EntryKey, Reading, Spread};
     let reading = |i: usize, poll: usize| {
         let calls = (1 + i % 50 + poll * (i % 3)) as f64;
         let total_ms = calls * 0.5 * (1 + i % 40) as f64;
         Reading {
-            spread: Spread::from_totals(calls, total_ms, 0.1 * (1 + i % 7) as f64),
-            total_ms,
-            rows: calls,
-            hit: calls * 10.0,
-            read: calls,
-            io_ms: 0.0,
+            totals: Delta {
+                spread: Spread::from_totals(calls, total_ms, 0.1 * (1 + i % 7) as f64),
+                total_ms,
+                rows: calls,
+                hit: calls * 10.0,
+                read: calls,
+                io_ms: 0.0,
+                parallel_workers: 0.0,
+            },
             stats_since: None,
-            parallel_workers: None,
         }
     };
     let key = |i: usize| EntryKey {

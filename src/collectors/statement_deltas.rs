@@ -109,71 +109,45 @@ impl Spread {
     }
 }
 
-/// One reading of an entry's cumulative counters.
+/// One reading of an entry's cumulative counters: the counts since the entry was created, and
+/// when its statistics started.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reading {
-    /// Executions and their time spread.
-    pub spread: Spread,
-    /// Execution time, ms.
-    pub total_ms: f64,
-    /// Rows returned or affected.
-    pub rows: f64,
-    /// Shared blocks hit.
-    pub hit: f64,
-    /// Shared blocks read.
-    pub read: f64,
-    /// Block read + write time, ms.
-    pub io_ms: f64,
+    /// The counters, cumulative.
+    pub totals: Delta,
     /// When the entry's statistics started (PostgreSQL 17+).
     pub stats_since: Option<f64>,
-    /// Parallel workers launched (PostgreSQL 18+).
-    pub parallel_workers: Option<f64>,
 }
 
 impl Reading {
-    const ZERO: Reading = Reading {
-        spread: Spread {
-            n: 0.0,
-            mean: 0.0,
-            m2: 0.0,
-        },
-        total_ms: 0.0,
-        rows: 0.0,
-        hit: 0.0,
-        read: 0.0,
-        io_ms: 0.0,
-        stats_since: None,
-        parallel_workers: None,
-    };
-
     fn went_back_from(&self, p: &Reading) -> bool {
-        self.spread.n < p.spread.n
-            || self.total_ms < p.total_ms - 1e-6
-            || self.rows < p.rows
-            || self.hit < p.hit
-            || self.read < p.read
+        let (now, before) = (&self.totals, &p.totals);
+        now.spread.n < before.spread.n
+            || now.total_ms < before.total_ms - 1e-6
+            || now.rows < before.rows
+            || now.hit < before.hit
+            || now.read < before.read
             || self.stats_since != p.stats_since
     }
 
     /// The interval's share: everything since `p`, or since zero when `p` is `None`.
     fn since(&self, p: Option<&Reading>) -> Delta {
-        let p = p.unwrap_or(&Reading::ZERO);
+        let (now, p) = (&self.totals, p.map_or(&Delta::ZERO, |p| &p.totals));
         Delta {
-            spread: self.spread.since(p.spread),
-            total_ms: (self.total_ms - p.total_ms).max(0.0),
-            rows: self.rows - p.rows,
-            hit: self.hit - p.hit,
-            read: self.read - p.read,
-            io_ms: (self.io_ms - p.io_ms).max(0.0),
-            parallel_workers: (self.parallel_workers.unwrap_or(0.0)
-                - p.parallel_workers.unwrap_or(0.0))
-            .max(0.0),
+            spread: now.spread.since(p.spread),
+            total_ms: (now.total_ms - p.total_ms).max(0.0),
+            rows: now.rows - p.rows,
+            hit: now.hit - p.hit,
+            read: now.read - p.read,
+            io_ms: (now.io_ms - p.io_ms).max(0.0),
+            parallel_workers: (now.parallel_workers - p.parallel_workers).max(0.0),
         }
     }
 }
 
-/// What one entry (or a bucket of them) did in the interval.
-#[derive(Debug, Clone, Copy, Default)]
+/// What one entry (or a bucket of them) did: in an interval, or since it was created (in a
+/// [`Reading`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Delta {
     /// Executions and their time spread.
     pub spread: Spread,
@@ -187,11 +161,26 @@ pub struct Delta {
     pub read: f64,
     /// Block read + write time, ms.
     pub io_ms: f64,
-    /// Parallel workers launched.
+    /// Parallel workers launched (PostgreSQL 18+; 0 before).
     pub parallel_workers: f64,
 }
 
 impl Delta {
+    /// Nothing yet.
+    pub const ZERO: Delta = Delta {
+        spread: Spread {
+            n: 0.0,
+            mean: 0.0,
+            m2: 0.0,
+        },
+        total_ms: 0.0,
+        rows: 0.0,
+        hit: 0.0,
+        read: 0.0,
+        io_ms: 0.0,
+        parallel_workers: 0.0,
+    };
+
     /// Adds another entry's interval (a disjoint set of executions).
     pub fn add(&mut self, o: &Delta) {
         self.spread = self.spread.merge(o.spread);
@@ -376,9 +365,12 @@ mod tests {
 
     fn reading(calls: f64, total_ms: f64) -> Reading {
         Reading {
-            spread: Spread::from_totals(calls, total_ms, 0.0),
-            total_ms,
-            ..Reading::ZERO
+            totals: Delta {
+                spread: Spread::from_totals(calls, total_ms, 0.0),
+                total_ms,
+                ..Delta::ZERO
+            },
+            stats_since: None,
         }
     }
 

@@ -213,14 +213,20 @@ impl StatementsCollector {
             let parallel: Option<i64> = row.try_get(col::PARALLEL_WORKERS)?;
             parallel_seen |= parallel.is_some();
             let reading = Reading {
-                spread: Spread::from_totals(calls, total_ms, row.try_get(col::STDDEV_EXEC_TIME)?),
-                total_ms,
-                rows: row.try_get::<_, i64>(col::ROWS)? as f64,
-                hit: row.try_get::<_, i64>(col::SHARED_BLKS_HIT)? as f64,
-                read: row.try_get::<_, i64>(col::SHARED_BLKS_READ)? as f64,
-                io_ms: row.try_get(col::IO_TIME)?,
+                totals: Delta {
+                    spread: Spread::from_totals(
+                        calls,
+                        total_ms,
+                        row.try_get(col::STDDEV_EXEC_TIME)?,
+                    ),
+                    total_ms,
+                    rows: row.try_get::<_, i64>(col::ROWS)? as f64,
+                    hit: row.try_get::<_, i64>(col::SHARED_BLKS_HIT)? as f64,
+                    read: row.try_get::<_, i64>(col::SHARED_BLKS_READ)? as f64,
+                    io_ms: row.try_get(col::IO_TIME)?,
+                    parallel_workers: parallel.unwrap_or(0) as f64,
+                },
                 stats_since: row.try_get(col::STATS_SINCE)?,
-                parallel_workers: parallel.map(|v| v as f64),
             };
             if let Entry::Vacant(e) = self.databases.entry(key.dbid) {
                 e.insert(row.try_get(col::DATABASE)?);
