@@ -20,8 +20,6 @@
 
 use std::collections::HashMap;
 
-use futures_util::TryStreamExt;
-
 use super::{BoxFuture, CollectResult, Collector, Output, PollContext};
 use crate::config::IndexesConfig;
 use crate::detail::{Finding, FindingsReport, Report};
@@ -41,65 +39,155 @@ pub const FINDING_KINDS: [&str; 6] = [
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct IndexCounters {
     scans: f64,
-    hit: f64,
-    read: f64,
+    blocks: Blocks,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct TableCounters {
     seq_scans: f64,
     idx_scans: f64,
-    heap_hit: f64,
-    heap_read: f64,
+    heap: Blocks,
+}
+
+/// Blocks found in shared buffers and blocks read.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Blocks {
+    hit: f64,
+    read: f64,
+}
+
+/// `now − earlier` of one counter, `None` when it went down.
+fn minus(now: f64, earlier: f64) -> Option<f64> {
+    (now >= earlier).then_some(now - earlier)
+}
+
+impl Blocks {
+    fn read_from(
+        r: &tokio_postgres::Row,
+        hit: &str,
+        read: &str,
+    ) -> Result<Blocks, tokio_postgres::Error> {
+        Ok(Blocks {
+            hit: r.try_get::<_, i64>(hit)? as f64,
+            read: r.try_get::<_, i64>(read)? as f64,
+        })
+    }
+
+    fn since(&self, p: &Blocks) -> Option<Blocks> {
+        Some(Blocks {
+            hit: minus(self.hit, p.hit)?,
+            read: minus(self.read, p.read)?,
+        })
+    }
+
+    fn add(&mut self, o: Blocks) {
+        self.hit += o.hit;
+        self.read += o.read;
+    }
+
+    fn accessed(&self) -> f64 {
+        self.hit + self.read
+    }
+
+    /// hit / accessed; `None` with no access (never a made-up 1 or 0).
+    fn ratio(&self) -> Option<f64> {
+        (self.accessed() > 0.0).then(|| self.hit / self.accessed())
+    }
+
+    /// The blocks of a kind of relation summed: (in the interval, since the reset).
+    fn sum<'a, C: Counters + 'a>(
+        relations: impl Iterator<Item = (&'a Option<C>, &'a C)>,
+    ) -> (Blocks, Blocks) {
+        let (mut interval, mut cumulative) = (Blocks::default(), Blocks::default());
+        for (delta, now) in relations {
+            if let Some(d) = delta {
+                interval.add(d.blocks());
+            }
+            cumulative.add(now.blocks());
+        }
+        (interval, cumulative)
+    }
 }
 
 /// Cumulative counters of one relation.
 trait Counters: Copy {
     /// `self − earlier`, or `None` when a counter went down (the relation's stats were reset).
     fn since(&self, earlier: &Self) -> Option<Self>;
+    /// Blocks of the relation's own kind: index or heap.
+    fn blocks(&self) -> Blocks;
 }
 
 impl Counters for IndexCounters {
     fn since(&self, p: &Self) -> Option<Self> {
-        (self.scans >= p.scans && self.hit >= p.hit && self.read >= p.read).then_some(
-            IndexCounters {
-                scans: self.scans - p.scans,
-                hit: self.hit - p.hit,
-                read: self.read - p.read,
-            },
-        )
+        Some(IndexCounters {
+            scans: minus(self.scans, p.scans)?,
+            blocks: self.blocks.since(&p.blocks)?,
+        })
+    }
+
+    fn blocks(&self) -> Blocks {
+        self.blocks
     }
 }
 
 impl Counters for TableCounters {
     fn since(&self, p: &Self) -> Option<Self> {
-        (self.seq_scans >= p.seq_scans
-            && self.idx_scans >= p.idx_scans
-            && self.heap_hit >= p.heap_hit
-            && self.heap_read >= p.heap_read)
-            .then_some(TableCounters {
-                seq_scans: self.seq_scans - p.seq_scans,
-                idx_scans: self.idx_scans - p.idx_scans,
-                heap_hit: self.heap_hit - p.heap_hit,
-                heap_read: self.heap_read - p.heap_read,
-            })
+        Some(TableCounters {
+            seq_scans: minus(self.seq_scans, p.seq_scans)?,
+            idx_scans: minus(self.idx_scans, p.idx_scans)?,
+            heap: self.heap.since(&p.heap)?,
+        })
+    }
+
+    fn blocks(&self) -> Blocks {
+        self.heap
     }
 }
 
-/// What a relation did in the interval: the difference to its previous reading; all of its
-/// counts when it appeared since the last poll; nothing on the first poll (baseline) or when its
-/// counters were reset (counted in `resets`; the next interval starts from this reading).
-fn interval<C: Counters>(prev: Option<&C>, now: C, first: bool, resets: &mut u64) -> Option<C> {
-    match prev {
-        Some(p) => {
-            let d = now.since(p);
-            if d.is_none() {
-                *resets += 1;
-            }
-            d
+/// The previous reading of every relation of one kind (indexes, or tables), by oid.
+struct Readings<C> {
+    prev: HashMap<i64, C>,
+    next: HashMap<i64, C>,
+}
+
+impl<C: Counters> Readings<C> {
+    fn new() -> Readings<C> {
+        Readings {
+            prev: HashMap::new(),
+            next: HashMap::new(),
         }
-        None if !first => Some(now),
-        None => None,
+    }
+
+    /// What a relation did in the interval: the difference to its previous reading; all of its
+    /// counts when it appeared since the last poll; nothing on the first poll (baseline) or
+    /// when its counters were reset (counted in `resets`; the next interval starts from this
+    /// reading).
+    fn interval(&mut self, oid: i64, now: C, first: bool, resets: &mut u64) -> Option<C> {
+        self.next.insert(oid, now);
+        match self.prev.get(&oid) {
+            Some(p) => {
+                let d = now.since(p);
+                if d.is_none() {
+                    *resets += 1;
+                }
+                d
+            }
+            None if !first => Some(now),
+            None => None,
+        }
+    }
+
+    /// Starts a poll (what a failed one left half-read is dropped).
+    fn begin(&mut self) -> &mut Self {
+        self.next.clear();
+        self
+    }
+
+    /// Ends a poll: this poll's readings are the next one's baseline; relations not seen are
+    /// forgotten.
+    fn finish(&mut self) {
+        self.prev = std::mem::take(&mut self.next);
+        self.next.reserve(self.prev.len());
     }
 }
 
@@ -132,8 +220,8 @@ struct TableRow {
 /// Polls index and table statistics of one database.
 pub struct IndexesCollector {
     settings: IndexesConfig,
-    prev_indexes: HashMap<i64, IndexCounters>,
-    prev_tables: HashMap<i64, TableCounters>,
+    indexes: Readings<IndexCounters>,
+    tables: Readings<TableCounters>,
     polled_once: bool,
     resets: u64,
     catalog_findings: Option<(std::time::Instant, Vec<Finding>)>,
@@ -144,8 +232,8 @@ impl IndexesCollector {
     pub fn new(settings: IndexesConfig) -> IndexesCollector {
         IndexesCollector {
             settings,
-            prev_indexes: HashMap::new(),
-            prev_tables: HashMap::new(),
+            indexes: Readings::new(),
+            tables: Readings::new(),
             polled_once: false,
             resets: 0,
             catalog_findings: None,
@@ -169,64 +257,58 @@ impl IndexesCollector {
         self.polled_once = true;
 
         // Rows are turned into compact structs as they arrive (12,500 indexes are 12,500 rows).
-        let mut indexes = Vec::with_capacity(self.prev_indexes.len());
-        let mut prev_indexes = HashMap::with_capacity(self.prev_indexes.len());
-        let mut rows = std::pin::pin!(super::stream(client, queries::INDEX_STATS.sql(v)?).await?);
-        while let Some(r) = rows.try_next().await? {
+        let resets = &mut self.resets;
+        let readings = self.indexes.begin();
+        let indexes = super::collect_rows(client, queries::INDEX_STATS.sql(v)?, |r| {
             let oid: i64 = r.try_get("index_oid")?;
             let now = IndexCounters {
                 scans: r.try_get::<_, i64>("idx_scan")? as f64,
-                hit: r.try_get::<_, i64>("blks_hit")? as f64,
-                read: r.try_get::<_, i64>("blks_read")? as f64,
+                blocks: Blocks::read_from(r, "blks_hit", "blks_read")?,
             };
-            let delta = interval(self.prev_indexes.get(&oid), now, first, &mut self.resets);
-            prev_indexes.insert(oid, now);
-            indexes.push(IndexRow {
+            Ok(IndexRow {
                 oid,
                 table_oid: r.try_get("table_oid")?,
                 schema: r.try_get("schema")?,
                 table: r.try_get("table_name")?,
                 name: r.try_get("index_name")?,
                 now,
-                delta,
+                delta: readings.interval(oid, now, first, resets),
                 size: r.try_get::<_, i64>("size_bytes")? as f64,
                 valid: r.try_get("valid")?,
                 constraint_backed: r.try_get("constraint_backed")?,
-            });
-        }
-        self.prev_indexes = prev_indexes;
+            })
+        })
+        .await?;
+        self.indexes.finish();
 
         let mut idx_scans_by_table: HashMap<i64, f64> = HashMap::new();
         for i in &indexes {
             *idx_scans_by_table.entry(i.table_oid).or_default() += i.now.scans;
         }
-        let mut tables = Vec::with_capacity(self.prev_tables.len());
-        let mut prev_tables = HashMap::with_capacity(self.prev_tables.len());
-        let mut rows = std::pin::pin!(super::stream(client, queries::TABLE_STATS.sql(v)?).await?);
-        while let Some(r) = rows.try_next().await? {
+        let resets = &mut self.resets;
+        let readings = self.tables.begin();
+        let tables = super::collect_rows(client, queries::TABLE_STATS.sql(v)?, |r| {
             let oid: i64 = r.try_get("table_oid")?;
             let now = TableCounters {
                 seq_scans: r.try_get::<_, i64>("seq_scan")? as f64,
                 idx_scans: idx_scans_by_table.get(&oid).copied().unwrap_or(0.0),
-                heap_hit: r.try_get::<_, i64>("heap_blks_hit")? as f64,
-                heap_read: r.try_get::<_, i64>("heap_blks_read")? as f64,
+                heap: Blocks::read_from(r, "heap_blks_hit", "heap_blks_read")?,
             };
-            let delta = interval(self.prev_tables.get(&oid), now, first, &mut self.resets);
-            prev_tables.insert(oid, now);
-            tables.push(TableRow {
+            Ok(TableRow {
                 oid,
                 schema: r.try_get("schema")?,
                 table: r.try_get("table_name")?,
                 now,
-                delta,
+                delta: readings.interval(oid, now, first, resets),
                 live: r.try_get::<_, i64>("live")? as f64,
                 dead: r.try_get::<_, i64>("dead")? as f64,
                 mod_since_analyze: r.try_get::<_, i64>("mod_since_analyze")? as f64,
                 last_vacuum: r.try_get("last_vacuum")?,
                 last_analyze: r.try_get("last_analyze")?,
-            });
-        }
-        self.prev_tables = prev_tables;
+            })
+        })
+        .await?;
+        self.tables.finish();
 
         let window = client.query_one(queries::STATS_WINDOW.sql(v)?, &[]).await?;
         let since: f64 = window.try_get("since")?;
@@ -322,25 +404,8 @@ impl IndexesCollector {
         tables: &[TableRow],
         first: bool,
     ) {
-        let ratio = |hit: f64, read: f64| (hit + read > 0.0).then(|| hit / (hit + read));
-        let (mut ih, mut ir, mut ch, mut cr) = (0.0, 0.0, 0.0, 0.0);
-        for i in indexes {
-            if let Some(d) = i.delta {
-                ih += d.hit;
-                ir += d.read;
-            }
-            ch += i.now.hit;
-            cr += i.now.read;
-        }
-        let (mut hh, mut hr, mut chh, mut chr) = (0.0, 0.0, 0.0, 0.0);
-        for t in tables {
-            if let Some(d) = t.delta {
-                hh += d.heap_hit;
-                hr += d.heap_read;
-            }
-            chh += t.now.heap_hit;
-            chr += t.now.heap_read;
-        }
+        let (index, index_cumulative) = Blocks::sum(indexes.iter().map(|i| (&i.delta, &i.now)));
+        let (heap, heap_cumulative) = Blocks::sum(tables.iter().map(|t| (&t.delta, &t.now)));
         let mut push = |name, help, v: Option<f64>| {
             if let Some(v) = v {
                 out.push(Family::gauge(name, help).with([], v));
@@ -350,28 +415,28 @@ impl IndexesCollector {
             push(
                 "pgvitals_database_index_hit_ratio",
                 "Index blocks found in shared buffers / index blocks accessed, in the last interval; absent with no access.",
-                ratio(ih, ir),
+                index.ratio(),
             );
             push(
                 "pgvitals_database_heap_hit_ratio",
                 "Table heap blocks found in shared buffers / heap blocks accessed, in the last interval; absent with no access.",
-                ratio(hh, hr),
+                heap.ratio(),
             );
             push(
                 "pgvitals_database_index_blocks_accessed",
                 "Index blocks accessed (hit + read) in the last interval.",
-                Some(ih + ir),
+                Some(index.accessed()),
             );
         }
         push(
             "pgvitals_database_index_hit_ratio_cumulative",
             "Index hit ratio since the database's statistics were reset (hides fresh problems: see pgvitals_database_index_hit_ratio).",
-            ratio(ch, cr),
+            index_cumulative.ratio(),
         );
         push(
             "pgvitals_database_heap_hit_ratio_cumulative",
             "Heap hit ratio since the database's statistics were reset.",
-            ratio(chh, chr),
+            heap_cumulative.ratio(),
         );
         out.push(
             Family::counter(
@@ -387,13 +452,13 @@ impl IndexesCollector {
             .iter()
             .filter(|i| {
                 i.delta
-                    .is_some_and(|d| d.hit + d.read > 0.0 || d.scans > 0.0)
+                    .is_some_and(|d| d.blocks.accessed() > 0.0 || d.scans > 0.0)
             })
             .collect();
         active.sort_by(|a, b| {
             let (da, db) = (a.delta.unwrap_or_default(), b.delta.unwrap_or_default());
-            (db.hit + db.read)
-                .total_cmp(&(da.hit + da.read))
+            (db.blocks.accessed())
+                .total_cmp(&da.blocks.accessed())
                 .then(db.scans.total_cmp(&da.scans))
                 .then(a.oid.cmp(&b.oid))
         });
@@ -432,14 +497,14 @@ impl IndexesCollector {
                     ("index", i.name.clone()),
                 ]
             };
-            if d.hit + d.read > 0.0 {
-                ratio.push(l(), d.hit / (d.hit + d.read));
+            if let Some(r) = d.blocks().ratio() {
+                ratio.push(l(), r);
             }
-            if i.now.hit + i.now.read > 0.0 {
-                ratio_cum.push(l(), i.now.hit / (i.now.hit + i.now.read));
+            if let Some(r) = i.now.blocks().ratio() {
+                ratio_cum.push(l(), r);
             }
-            hit.push(l(), d.hit);
-            read.push(l(), d.read);
+            hit.push(l(), d.blocks.hit);
+            read.push(l(), d.blocks.read);
             scans.push(l(), d.scans);
             size.push(l(), i.size);
         }
@@ -448,8 +513,8 @@ impl IndexesCollector {
         for i in rest {
             let d = i.delta.unwrap_or_default();
             let e = per_schema.entry(i.schema.as_str()).or_default();
-            e.0 += d.hit;
-            e.1 += d.read;
+            e.0 += d.blocks.hit;
+            e.1 += d.blocks.read;
             e.2 += d.scans;
             e.3 += 1.0;
         }
@@ -480,14 +545,14 @@ impl IndexesCollector {
         for i in indexes {
             if let Some(d) = i.delta {
                 let e = idx_by_table.entry(i.table_oid).or_default();
-                e.0 += d.hit;
-                e.1 += d.read;
+                e.0 += d.blocks.hit;
+                e.1 += d.blocks.read;
             }
         }
         let activity = |t: &TableRow| {
             let d = t.delta.unwrap_or_default();
             let (ih, ir) = idx_by_table.get(&t.oid).copied().unwrap_or_default();
-            d.heap_hit + d.heap_read + ih + ir + d.seq_scans + d.idx_scans
+            d.heap.accessed() + ih + ir + d.seq_scans + d.idx_scans
         };
         let mut active: Vec<&TableRow> = tables.iter().filter(|t| activity(t) > 0.0).collect();
         active.sort_by(|a, b| activity(b).total_cmp(&activity(a)).then(a.oid.cmp(&b.oid)));
@@ -533,8 +598,8 @@ impl IndexesCollector {
             if let Some((h, r)) = idx_by_table.get(&t.oid).filter(|(h, r)| h + r > 0.0) {
                 idx_ratio.push(l(), h / (h + r));
             }
-            if d.heap_hit + d.heap_read > 0.0 {
-                heap_ratio.push(l(), d.heap_hit / (d.heap_hit + d.heap_read));
+            if let Some(r) = d.blocks().ratio() {
+                heap_ratio.push(l(), r);
             }
             if d.idx_scans + d.seq_scans > 0.0 {
                 usage.push(l(), d.idx_scans / (d.idx_scans + d.seq_scans));

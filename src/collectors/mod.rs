@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::config::{CollectorsConfig, Thresholds};
+use crate::config::{CollectorsConfig, Dur, Thresholds};
 use crate::detail::Report;
 use crate::metrics::Family;
 
@@ -70,6 +70,22 @@ pub async fn stream(
     client.query_raw(sql, std::iter::empty::<i32>()).await
 }
 
+/// Runs a query and turns each row into a `T` as it arrives ([`stream`]): a large result is
+/// never held as rows.
+pub async fn collect_rows<T>(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    mut row: impl FnMut(&tokio_postgres::Row) -> Result<T, tokio_postgres::Error>,
+) -> Result<Vec<T>, tokio_postgres::Error> {
+    use futures_util::TryStreamExt;
+    let mut out = Vec::new();
+    let mut rows = std::pin::pin!(stream(client, sql).await?);
+    while let Some(r) = rows.try_next().await? {
+        out.push(row(&r)?);
+    }
+    Ok(out)
+}
+
 /// A failed poll: the error, and the families that are still true (e.g. "not available").
 #[derive(Debug)]
 pub struct Failure {
@@ -108,8 +124,11 @@ pub struct Spec {
     /// Deadline of one poll.
     pub timeout: Duration,
     /// Makes a fresh instance (state starts empty).
-    pub make: Box<dyn Fn() -> Box<dyn Collector> + Send + Sync>,
+    pub make: MakeCollector,
 }
+
+/// Makes a fresh collector instance.
+pub type MakeCollector = Box<dyn Fn() -> Box<dyn Collector> + Send + Sync>;
 
 impl std::fmt::Debug for Spec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,58 +144,65 @@ impl std::fmt::Debug for Spec {
 /// The enabled collectors, as configured. This is the one list of collectors.
 pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
     let mut specs = Vec::new();
-    if cfg.connection.enabled {
-        specs.push(Spec {
-            name: "connection",
-            scope: Scope::Cluster,
-            interval: cfg.connection.interval.0,
-            timeout: cfg.connection.timeout.0,
-            make: Box::new(|| Box::new(connection::ConnectionCollector)),
-        });
-    }
-    if cfg.statements.enabled {
-        let settings = statements::Settings::new(&cfg.statements, thresholds);
-        specs.push(Spec {
-            name: "statements",
-            scope: Scope::Cluster,
-            interval: cfg.statements.interval.0,
-            timeout: cfg.statements.timeout.0,
-            make: Box::new(move || {
-                Box::new(statements::StatementsCollector::new(settings.clone()))
-            }),
-        });
-    }
-    if cfg.indexes.enabled {
-        let settings = cfg.indexes.clone();
-        specs.push(Spec {
-            name: "indexes",
-            scope: Scope::Database,
-            interval: cfg.indexes.interval.0,
-            timeout: cfg.indexes.timeout.0,
-            make: Box::new(move || Box::new(indexes::IndexesCollector::new(settings.clone()))),
-        });
-    }
-    if cfg.migrations.enabled {
-        let settings = cfg.migrations.clone();
-        specs.push(Spec {
-            name: "migrations",
-            scope: Scope::Database,
-            interval: cfg.migrations.interval.0,
-            timeout: cfg.migrations.timeout.0,
-            make: Box::new(move || {
-                Box::new(migrations::MigrationsCollector::new(settings.clone()))
-            }),
-        });
-    }
-    if cfg.table_sizes.enabled {
-        let top_n = cfg.table_sizes.top_n;
-        specs.push(Spec {
-            name: "table_sizes",
-            scope: Scope::Database,
-            interval: cfg.table_sizes.interval.0,
-            timeout: cfg.table_sizes.timeout.0,
-            make: Box::new(move || Box::new(table_sizes::TableSizesCollector { top_n })),
-        });
-    }
+    let mut add = |name, scope, on: bool, every: Dur, timeout: Dur, make: MakeCollector| {
+        if on {
+            specs.push(Spec {
+                name,
+                scope,
+                interval: every.0,
+                timeout: timeout.0,
+                make,
+            });
+        }
+    };
+    let c = &cfg.connection;
+    add(
+        "connection",
+        Scope::Cluster,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(|| Box::new(connection::ConnectionCollector)),
+    );
+    let c = &cfg.statements;
+    let settings = statements::Settings::new(c, thresholds);
+    add(
+        "statements",
+        Scope::Cluster,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move || Box::new(statements::StatementsCollector::new(settings.clone()))),
+    );
+    let c = &cfg.indexes;
+    let settings = c.clone();
+    add(
+        "indexes",
+        Scope::Database,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move || Box::new(indexes::IndexesCollector::new(settings.clone()))),
+    );
+    let c = &cfg.migrations;
+    let settings = c.clone();
+    add(
+        "migrations",
+        Scope::Database,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move || Box::new(migrations::MigrationsCollector::new(settings.clone()))),
+    );
+    let c = &cfg.table_sizes;
+    let top_n = c.top_n;
+    add(
+        "table_sizes",
+        Scope::Database,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move || Box::new(table_sizes::TableSizesCollector { top_n })),
+    );
     specs
 }
