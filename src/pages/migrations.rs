@@ -4,22 +4,16 @@
 use crate::detail::Report;
 use crate::snapshot::Snapshot;
 
-use super::Page;
+use super::{per_database, Page};
 
 /// The page.
 pub fn page(snapshot: &Snapshot) -> Page {
-    let mut databases = Vec::new();
-    for (key, entry) in snapshot.entries() {
-        if let Some(Report::Migrations(r)) = &entry.report {
-            databases.push(serde_json::json!({
-                "target": key.target,
-                "database": key.database,
-                "polled_at": entry.polled_at_unix(),
-                "running": r.running,
-                "revisions": r.revisions,
-                "history": r.history,
-            }));
-        }
-    }
-    Page::json(&serde_json::json!({ "databases": databases }))
+    per_database(snapshot, |r| match r {
+        Report::Migrations(m) => Some(serde_json::json!({
+            "running": m.running,
+            "revisions": m.revisions,
+            "history": m.history,
+        })),
+        _ => None,
+    })
 }

@@ -9,6 +9,9 @@ pub mod statements;
 
 use bytes::Bytes;
 
+use crate::detail::Report;
+use crate::snapshot::Snapshot;
+
 /// A page's body and media type.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -39,4 +42,26 @@ impl Page {
 /// Whether a query string asks for `format=text`.
 pub fn wants_text(query: &str) -> bool {
     query.split('&').any(|kv| kv == "format=text")
+}
+
+/// `{"databases": [...]}`: one object per polled database whose latest detail `pick` accepts,
+/// with its target, database and poll time beside the fields `pick` returns.
+pub fn per_database(
+    snapshot: &Snapshot,
+    pick: impl Fn(&Report) -> Option<serde_json::Value>,
+) -> Page {
+    let mut databases = Vec::new();
+    for (key, entry) in snapshot.entries() {
+        let Some(serde_json::Value::Object(fields)) = entry.report.as_ref().and_then(&pick) else {
+            continue;
+        };
+        let mut db = serde_json::json!({
+            "target": key.target,
+            "database": key.database,
+            "polled_at": entry.polled_at_unix(),
+        });
+        db.as_object_mut().expect("an object").extend(fields);
+        databases.push(db);
+    }
+    Page::json(&serde_json::json!({ "databases": databases }))
 }
