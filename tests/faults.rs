@@ -52,11 +52,15 @@ fn sum(m: &Metrics, name: &str) -> f64 {
 
 /// No interval figure is ever negative, whatever happened to the counters underneath.
 fn assert_nothing_negative(m: &Metrics) {
-    for line in m.text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let v: f64 = value.parse().unwrap_or(0.0);
+    for line in m
+        .text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample line: `{line}`"));
+        let v = sample_value(line, value);
         if series.contains("_interval_") || series.contains("_ratio") || series.ends_with("_total")
         {
             assert!(v >= 0.0 || v.is_nan(), "negative: {line}");
