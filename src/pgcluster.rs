@@ -189,6 +189,14 @@ impl Cluster {
         self.pg_ctl_waiting(&["-m", "immediate", "restart"])
     }
 
+    /// Crashes the server and leaves it down (`pg_ctl stop -m immediate`: every session killed,
+    /// no shutdown checkpoint); [`Cluster::start_server`] brings it back through crash recovery.
+    pub fn crash(&mut self) -> anyhow::Result<()> {
+        self.pg_ctl_waiting(&["-m", "immediate", "stop"])?;
+        self.running = false;
+        Ok(())
+    }
+
     /// `pg_ctl -D data -l server.log -w -t 60 <args>`, with the server's log in the error.
     fn pg_ctl_waiting(&self, args: &[&str]) -> anyhow::Result<()> {
         let log = self.dir.join("server.log").display().to_string();

@@ -11,10 +11,10 @@ use proptest::prelude::*;
 const SHIPPED: &str = include_str!("../config.yaml");
 
 fn cases() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(2000);
+    let cases = std::env::var("PROPTEST_CASES").map_or(2000, |c| {
+        c.parse()
+            .unwrap_or_else(|e| panic!("PROPTEST_CASES=`{c}` is not a number of cases: {e}"))
+    });
     ProptestConfig {
         cases,
         failure_persistence: None,

@@ -4,7 +4,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::proxy::{Mode, Proxy};
 use common::*;
+use pgvitals::config::Config;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -403,39 +405,87 @@ async fn promtool_finds_no_problem_in_a_live_scrape() {
     daemon.shutdown().await;
 }
 
-/// With one poll at a time across every collector, they all still get their turn.
+/// With one poll at a time across every collector, polls run one after the other and they all
+/// still get their turn. Seen from the network: a stalled proxy between pgvitals and
+/// PostgreSQL holds the traffic of whatever polls are running, and while they hang every
+/// collector ticks and waits; the proxy then holds the traffic of exactly one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_poll_at_a_time_still_polls_everything() {
     let cluster = shared_cluster();
-    let db = fresh_database(cluster, "serial").await;
-    let daemon = start(config(cluster, &db, "max_concurrent_polls: 1\n")).await;
+    let proxy = Proxy::start(format!("127.0.0.1:{}", cluster.port()).parse().unwrap()).await;
+    // Four collectors tick every second; `connection` (whose interval is also the probe's)
+    // polls once at start, so no probe has a connection in the proxy during the stall. Timeouts
+    // outlast the test: a stalled poll hangs until the stall ends.
+    let ticking = ["statements", "indexes", "migrations", "table_sizes"];
+    let every = ticking
+        .iter()
+        .map(|c| format!("  {c}: {{interval: 1s, timeout: 5m}}\n"))
+        .collect::<String>();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\ntargets:\n  - name: main\n    dsn: \"postgresql://{MONITOR_ROLE}@{}/postgres?sslmode=disable\"\nmax_concurrent_polls: 1\nconnections:\n  connect_timeout: 5m\ncollectors:\n  connection: {{interval: 1h}}\n{every}",
+        proxy.addr()
+    );
+    let daemon =
+        start(Config::parse(&yaml, "<test>").unwrap_or_else(|e| panic!("{e}\n{yaml}"))).await;
     wait_ready(&daemon).await;
     let m = scrape(daemon.addr()).await;
-    for collector in [
-        "connection",
-        "statements",
-        "indexes",
-        "migrations",
-        "table_sizes",
-    ] {
-        assert_eq!(
-            m.get(
-                "pgvitals_collector_polls_total",
-                &[("target", "main"), ("collector", collector)]
-            ),
-            Some(1.0),
-            "{collector}"
-        );
+    let polls = |m: &Metrics, c: &str| {
+        m.get("pgvitals_collector_polls_total", &[("collector", c)])
+            .unwrap_or_else(|| panic!("no polls_total for {c}:\n{}", m.text))
+    };
+    let succeeded = |m: &Metrics, c: &str| {
+        m.get("pgvitals_collector_success", &[("collector", c)]) == Some(1.0)
+    };
+    for c in ticking.iter().chain(&["connection"]) {
+        assert!(polls(&m, c) >= 1.0 && succeeded(&m, c), "{c}:\n{}", m.text);
     }
-    for collector in ["connection", "indexes", "migrations", "table_sizes"] {
-        assert_eq!(
-            m.get(
-                "pgvitals_collector_success",
-                &[("target", "main"), ("collector", collector)]
-            ),
-            Some(1.0),
-            "{collector}"
-        );
-    }
+
+    proxy.set(Mode::Stall);
+    let busy = |m: &Metrics, c: &str| {
+        m.get(
+            "pgvitals_collector_skipped_ticks_total",
+            &[("collector", c), ("reason", "busy")],
+        )
+        .unwrap_or_else(|| panic!("no busy skips series for {c}:\n{}", m.text))
+    };
+    let stalled = scrape(daemon.addr()).await;
+    // Two ticks of every collector skipped as busy: each has a poll running or waiting for
+    // its turn, for at least a second after the stall began.
+    let waiting = wait_for(&daemon, WAIT, "every collector waiting for its turn", |m| {
+        ticking
+            .iter()
+            .all(|c| busy(m, c) >= busy(&stalled, c) + 2.0)
+    })
+    .await;
+    // Of those four, one is running: its connection is the only one whose traffic (its
+    // requests, or the answers to them) the proxy holds. Two polls at once would be two.
+    assert_eq!(
+        proxy.holding(),
+        1,
+        "connections holding traffic in the stall with four polls due; the daemon says:\n{}",
+        waiting.text
+    );
+
+    // Once the network passes again the running poll finishes and the others take their turns.
+    proxy.set(Mode::Pass);
+    let last_success = |m: &Metrics, c: &str| {
+        m.get(
+            "pgvitals_collector_last_success_timestamp_seconds",
+            &[("collector", c)],
+        )
+    };
+    wait_for(
+        &daemon,
+        WAIT,
+        "every collector polled after the stall",
+        |m| {
+            ticking.iter().all(|c| {
+                polls(m, c) > polls(&waiting, c)
+                    && succeeded(m, c)
+                    && last_success(m, c) > last_success(&waiting, c)
+            })
+        },
+    )
+    .await;
     daemon.shutdown().await;
 }

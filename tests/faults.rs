@@ -52,11 +52,15 @@ fn sum(m: &Metrics, name: &str) -> f64 {
 
 /// No interval figure is ever negative, whatever happened to the counters underneath.
 fn assert_nothing_negative(m: &Metrics) {
-    for line in m.text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let v: f64 = value.parse().unwrap_or(0.0);
+    for line in m
+        .text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample line: `{line}`"));
+        let v = sample_value(line, value);
         if series.contains("_interval_") || series.contains("_ratio") || series.ends_with("_total")
         {
             assert!(v >= 0.0 || v.is_nan(), "negative: {line}");
@@ -177,7 +181,7 @@ async fn a_slow_network_slows_polls_down_without_failing_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_restart_of_postgresql_is_survived() {
-    let mut cluster = tokio::task::spawn_blocking(|| {
+    let cluster = tokio::task::spawn_blocking(|| {
         let c = Cluster::start(&[]).expect("starting PostgreSQL");
         prepare(&c);
         c
@@ -186,22 +190,78 @@ async fn a_crash_restart_of_postgresql_is_survived() {
     .unwrap();
     let daemon = daemon_via(cluster.port(), "postgres").await;
     let before = wait_for(&daemon, WAIT, "every collector polled", all_succeed).await;
-    let polls = sum(&before, "pgvitals_collector_polls_total");
+    let probe_failures = |m: &Metrics| sum(m, "pgvitals_connection_probe_failures_total");
+    let failures_before = probe_failures(&before);
+
+    // The crash: every session killed at once, no shutdown checkpoint. The server stays down
+    // until the daemon has reported it, so the crash is seen however fast a restart would be:
+    // the target down, a probe failed, and every collector's last poll failed.
     let mut cluster = tokio::task::spawn_blocking(move || {
-        cluster
-            .restart_immediate()
-            .expect("pg_ctl restart -m immediate");
+        let mut cluster = cluster;
+        cluster.crash().expect("pg_ctl stop -m immediate");
         cluster
     })
     .await
     .unwrap();
-    // Sessions were killed under the daemon; it notices, reconnects and polls on.
-    wait_for(&daemon, WAIT, "polls after the crash", |m| {
-        sum(m, "pgvitals_collector_polls_total") >= polls + 10.0
+    let m = wait_for(&daemon, WAIT, "the crash seen", |m| {
+        m.get("pgvitals_up", &[("target", "main")]) == Some(0.0)
+            && probe_failures(m) > failures_before
+            && COLLECTORS
+                .iter()
+                .all(|c| m.get("pgvitals_collector_success", &[("collector", c)]) == Some(0.0))
     })
     .await;
-    recover(&daemon, "crash restart").await;
+    assert_nothing_negative(&m);
+    assert_eq!(get(daemon.addr(), "/healthz").await.0, 200);
+
+    cluster = tokio::task::spawn_blocking(move || {
+        cluster
+            .start_server()
+            .expect("pg_ctl start after the crash");
+        cluster
+    })
+    .await
+    .unwrap();
+    let back = Instant::now();
+    let log = std::fs::read_to_string(cluster.dir().join("server.log")).unwrap();
+    assert!(
+        log.contains("not properly shut down; automatic recovery in progress"),
+        "the restart went through crash recovery:\n{log}"
+    );
+    let admin = connect(&cluster.dsn("postgres", "postgres")).await;
+    let restarted: f64 = admin
+        .query_one(
+            "SELECT extract(epoch FROM pg_postmaster_start_time())::float8",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Recovered without a restart of the daemon: up again, and every collector's last
+    // successful poll ended after the new server started (not one left over from before).
+    let m = wait_for(
+        &daemon,
+        WAIT,
+        "every collector polled after the restart",
+        |m| {
+            all_succeed(m)
+                && COLLECTORS.iter().all(|c| {
+                    m.get(
+                        "pgvitals_collector_last_success_timestamp_seconds",
+                        &[("collector", c)],
+                    )
+                    .is_some_and(|t| t > restarted)
+                })
+        },
+    )
+    .await;
+    assert_nothing_negative(&m);
+    println!(
+        "crash restart: every collector polled successfully {:?} after the server was back",
+        back.elapsed()
+    );
     daemon.shutdown().await;
+    drop(admin);
     tokio::task::spawn_blocking(move || {
         cluster.stop_server().ok();
         drop(cluster)

@@ -18,16 +18,19 @@ const FAULT_EVERY: f64 = 300.0;
 const POOL_SIZE: usize = 2;
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap_or_else(|e| panic!("reading /proc/self/fd: {e}"))
+        .count()
 }
 
 fn rss_mib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let statm = std::fs::read_to_string("/proc/self/statm")
+        .unwrap_or_else(|e| panic!("reading /proc/self/statm: {e}"));
     let pages: f64 = statm
         .split_whitespace()
         .nth(1)
         .and_then(|p| p.parse().ok())
-        .unwrap_or(0.0);
+        .unwrap_or_else(|| panic!("no resident page count in /proc/self/statm: `{statm}`"));
     pages * 4096.0 / (1024.0 * 1024.0)
 }
 

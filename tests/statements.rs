@@ -170,7 +170,7 @@ async fn a_known_workload_gives_exact_calls_and_an_honest_slo_estimate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spread_workload_gets_its_p95_within_25_percent() {
+async fn a_spread_workload_gets_its_p95_p99_and_fraction_under_100_ms_close() {
     let _only = INTERVAL_LOCK.lock().await;
     let db = fresh_database(shared_cluster(), "spread").await;
     let mut p = Poller::new(50).await;
@@ -208,15 +208,31 @@ async fn a_spread_workload_gets_its_p95_within_25_percent() {
         (est / truth - 1.0).abs() < 0.25,
         "estimated {est}, measured {truth}"
     );
+    // The measured p99 is the 11th-slowest of 980 executions: an order statistic of the 30
+    // calls of the 100-200 ms statement, whose own sampling spread is about 8.5 ms (5 %); the
+    // estimate is that statement's log-normal fit, which the uniform's flat top makes a little
+    // low. Over 18 runs on a loaded 2-core machine the error ranged from -10 % to +1 % (mean
+    // -4 %, standard deviation 3 %); 20 % leaves more than five standard deviations.
     let truth99 = quantile(&all, 0.99) * 1000.0;
+    let est99 = r.p99_ms.unwrap();
     eprintln!(
-        "p99: estimated {:.2} ms, measured {truth99:.2} ms",
-        r.p99_ms.unwrap()
+        "p99: estimated {est99:.2} ms, measured {truth99:.2} ms ({:+.1} %)",
+        (est99 / truth99 - 1.0) * 100.0
     );
+    assert!(
+        (est99 / truth99 - 1.0).abs() < 0.20,
+        "estimated {est99}, measured {truth99}"
+    );
+    // Every execution but the 30 slow ones is under 100 ms, so the measured fraction is
+    // 950/980; the estimate differs only where fitted tails cross 100 ms (the 20-80 ms
+    // statement's upper tail, the 100-200 ms one's lower tail), a few executions' worth:
+    // 0.001 to 0.0025 below over 18 runs. 0.01 is ten of the 980 executions.
     let frac_truth = all.iter().filter(|&&t| t < 0.1).count() as f64 / all.len() as f64;
-    eprintln!(
-        "fraction under 100 ms: estimated {:.4}, measured {frac_truth:.4}",
-        r.under_threshold_ratio.unwrap()
+    let frac_est = r.under_threshold_ratio.unwrap();
+    eprintln!("fraction under 100 ms: estimated {frac_est:.4}, measured {frac_truth:.4}");
+    assert!(
+        (frac_est - frac_truth).abs() <= 0.01,
+        "estimated {frac_est}, measured {frac_truth}"
     );
 }
 

@@ -207,31 +207,87 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_stall_cannot_exhaust_the_server() {
-    let d = daemon("  max_connections: 4\n  header_read_timeout: 1s\n").await;
-    // Take every connection slot with a request that never finishes its headers.
-    let mut stalled = Vec::new();
-    for _ in 0..4 {
-        let mut s = tokio::net::TcpStream::connect(d.addr()).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .unwrap();
-        stalled.push(s);
-    }
-    // A well-behaved scrape still gets its answer: the stalled clients are cut at the
-    // header-read timeout and their slots freed.
-    let (status, body) = tokio::time::timeout(Duration::from_secs(30), get(d.addr(), "/metrics"))
+    const SLOTS: usize = 4;
+    let d = daemon(&format!(
+        "  max_connections: {SLOTS}\n  header_read_timeout: 1s\n"
+    ))
+    .await;
+    let addr = d.addr();
+    // Take every connection slot with a request that never finishes its headers. Plain
+    // blocking sockets: what the test reads from them is what the kernel has received, with no
+    // reactor in between.
+    let stalled: Vec<(std::net::TcpStream, Vec<u8>)> = tokio::task::spawn_blocking(move || {
+        (0..SLOTS)
+            .map(|_| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+                (s, Vec::new())
+            })
+            .collect()
+    })
+    .await
+    .unwrap();
+    // A well-behaved scrape queues behind them (accept() takes connections in the order they
+    // were made) and is answered once the server cuts a stalled client at the header-read
+    // timeout and frees its slot.
+    let (status, body) = tokio::time::timeout(Duration::from_secs(30), get(addr, "/metrics"))
         .await
-        .expect("served once the stalled clients were cut");
+        .expect("served once a stalled client was cut");
     assert_eq!(status, 200, "{body}");
-    for mut s in stalled {
-        let mut buf = Vec::new();
-        let n = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
-            .await
-            .expect("the server closes a stalled connection");
+    assert!(body.contains("pgvitals_up{target=\"main\"} 0"), "{body}");
+    // So the server closed a stalled connection before it accepted the scrape, and loopback
+    // delivers a FIN as it is sent: that client is at EOF already. Had the scrape found a free
+    // slot, it would have been answered before any stalled client was cut.
+    let (cut, stalled) = tokio::task::spawn_blocking(move || {
+        let mut stalled = stalled;
+        let cut = stalled
+            .iter_mut()
+            .map(|(s, read)| closed_by_now(s, read))
+            .filter(|&closed| closed)
+            .count();
+        (cut, stalled)
+    })
+    .await
+    .unwrap();
+    assert!(
+        cut >= 1,
+        "the scrape was answered before any of the {SLOTS} stalled clients was cut: they did not hold every slot"
+    );
+    // Every stalled client is cut by the server (the test never closes or writes to them):
+    // each reads to EOF, with no answer but possibly a 408.
+    for (s, read) in stalled {
+        let (read, buf) = tokio::task::spawn_blocking(move || {
+            let (mut s, mut buf) = (s, read);
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            (std::io::Read::read_to_end(&mut s, &mut buf), buf)
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        read.unwrap_or_else(|e| {
+            panic!("a stalled client not closed by the server: {e}; read {text:?}")
+        });
         assert!(
-            n.is_err() || !String::from_utf8_lossy(&buf).contains(" 200 "),
-            "{buf:?}"
+            text.is_empty() || text.starts_with("HTTP/1.1 408 "),
+            "a stalled client got {text:?}"
         );
     }
     d.shutdown().await;
+}
+
+/// Whether the server has closed `s` (its FIN already received), without waiting; the bytes
+/// before it are appended to `read`.
+fn closed_by_now(s: &std::net::TcpStream, read: &mut Vec<u8>) -> bool {
+    use std::io::Read;
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match (&*s).read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) => panic!("reading a stalled client: {e}"),
+        }
+    }
 }

@@ -350,13 +350,10 @@ impl Metrics {
             .lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
         {
-            let (series, value) = line.rsplit_once(' ').expect("sample line");
-            let value: f64 = match value {
-                "NaN" => f64::NAN,
-                "+Inf" => f64::INFINITY,
-                "-Inf" => f64::NEG_INFINITY,
-                v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
-            };
+            let (series, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("not a sample line: `{line}`"));
+            let value = sample_value(line, value);
             let (name, labels) = match series.split_once('{') {
                 Some((n, rest)) => (n, parse_labels(rest.trim_end_matches('}'))),
                 None => (series, BTreeMap::new()),
@@ -392,6 +389,20 @@ impl Metrics {
             all.len()
         );
         all.first().map(|(_, v)| *v)
+    }
+}
+
+/// The value of a sample line of the text format (`NaN`, `+Inf`, `-Inf` or a float); panics
+/// with the line when it is anything else, so an unparsable value fails the test instead of
+/// being read as some number.
+pub fn sample_value(line: &str, value: &str) -> f64 {
+    match value {
+        "NaN" => f64::NAN,
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v
+            .parse()
+            .unwrap_or_else(|e| panic!("unparsable value `{v}` ({e}) in sample line `{line}`")),
     }
 }
 

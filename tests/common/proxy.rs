@@ -1,6 +1,7 @@
 //! A TCP proxy on 127.0.0.1 between pgvitals and PostgreSQL that injects network faults:
 //! pass traffic, cut every connection (and refuse new ones), stall (accept, forward nothing), or
-//! delay every chunk. It counts the connections open through it.
+//! delay every chunk. It counts the connections open through it, and those whose data a stall
+//! is holding back.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +31,7 @@ pub struct Proxy {
     mode: watch::Sender<Mode>,
     open: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    holding: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -40,7 +42,8 @@ impl Proxy {
         let (mode, rx) = watch::channel(Mode::Pass);
         let open = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let (o, p) = (open.clone(), peak.clone());
+        let holding = Arc::new(AtomicUsize::new(0));
+        let (o, p, h) = (open.clone(), peak.clone(), holding.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -51,7 +54,7 @@ impl Proxy {
                     continue;
                 }
                 let rx = rx.clone();
-                let (o, p) = (o.clone(), p.clone());
+                let (o, p, h) = (o.clone(), p.clone(), h.clone());
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
@@ -60,9 +63,13 @@ impl Proxy {
                     p.fetch_max(now, Ordering::SeqCst);
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
+                    let h = Held {
+                        proxy: h,
+                        directions: AtomicUsize::new(0),
+                    };
                     tokio::select! {
-                        _ = pump(cr, sw, rx.clone()) => {}
-                        _ = pump(sr, cw, rx.clone()) => {}
+                        _ = pump(cr, sw, rx.clone(), &h) => {}
+                        _ = pump(sr, cw, rx.clone(), &h) => {}
                     }
                     o.fetch_sub(1, Ordering::SeqCst);
                 });
@@ -73,6 +80,7 @@ impl Proxy {
             mode,
             open,
             peak,
+            holding,
         }
     }
 
@@ -95,6 +103,47 @@ impl Proxy {
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
     }
+
+    /// Connections with data held back now, in either direction: while stalled, requests not
+    /// delivered to PostgreSQL or answers not delivered to pgvitals.
+    pub fn holding(&self) -> usize {
+        self.holding.load(Ordering::SeqCst)
+    }
+}
+
+/// What one connection holds back: its directions holding data; the connection counts in
+/// [`Proxy::holding`] while there is at least one.
+struct Held {
+    proxy: Arc<AtomicUsize>,
+    directions: AtomicUsize,
+}
+
+/// One direction's share in [`Held`] while it has data held back.
+struct Holding<'a> {
+    held: &'a Held,
+    counted: bool,
+}
+
+impl Holding<'_> {
+    fn set(&mut self, holds: bool) {
+        if holds == self.counted {
+            return;
+        }
+        self.counted = holds;
+        if holds {
+            if self.held.directions.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.held.proxy.fetch_add(1, Ordering::SeqCst);
+            }
+        } else if self.held.directions.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.held.proxy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.set(false);
+    }
 }
 
 /// Copies one direction until either side closes or the proxy goes down. While stalled it
@@ -103,14 +152,22 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut mode: watch::Receiver<Mode>,
+    connection: &Held,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut held: Vec<u8> = Vec::new();
+    let mut holding = Holding {
+        held: connection,
+        counted: false,
+    };
     loop {
         tokio::select! {
             r = from.read(&mut buf) => match r {
                 Ok(0) | Err(_) => return,
-                Ok(n) => held.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    held.extend_from_slice(&buf[..n]);
+                    holding.set(true);
+                }
             },
             r = mode.changed() => if r.is_err() { return },
         }
@@ -126,6 +183,7 @@ async fn pump(
                 return;
             }
             held.clear();
+            holding.set(false);
         }
     }
 }
