@@ -175,7 +175,8 @@ fn names(collector: &str) -> Vec<&'static str> {
 /// Interval deltas over 10,000 entries: one poll's worth of readings after the baseline, a
 /// tenth of them new (the rest of the statements ran again).
 fn deltas_case() {
-    use pgvitals::collectors::statement_deltas::{Baseline, Delta, EntryKey, Reading, Spread};
+    use pgvitals::collectors::statement_deltas::{Baseline, EntryKey, Reading};
+    use pgvitals::figures::{Delta, Spread};
     let reading = |i: usize, poll: usize| {
         let calls = (1 + i % 50 + poll * (i % 3)) as f64;
         let total_ms = calls * 0.5 * (1 + i % 40) as f64;

@@ -13,6 +13,8 @@ pub mod db;
 pub mod ddl;
 pub mod demo;
 pub mod detail;
+pub mod figures;
+pub mod history;
 pub mod http;
 pub mod latency;
 pub mod metrics;

@@ -32,10 +32,11 @@ use std::time::Instant;
 use anyhow::anyhow;
 use futures_util::TryStreamExt;
 
-use super::statement_deltas::{Baseline, Cumulative, Delta, EntryKey, Reading, Spread};
+use super::statement_deltas::{Baseline, Cumulative, EntryKey, Reading};
 use super::{BoxFuture, CollectResult, Collector, Failure, Output, PollContext};
 use crate::config::{StatementsConfig, Thresholds};
 use crate::detail::{Report, StatementReport, StatementsReport};
+use crate::figures::{Delta, Spread};
 use crate::latency::{self, Mixture, Moments};
 use crate::metrics::Family;
 use crate::queries;
