@@ -20,6 +20,7 @@ pub mod latency;
 pub mod metrics;
 pub mod pages;
 pub mod pgcluster;
+pub mod plan;
 pub mod queries;
 pub mod rule_expr;
 pub mod scheduler;

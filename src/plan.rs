@@ -1,0 +1,452 @@
+//! Reading a captured plan: `EXPLAIN (VERBOSE, FORMAT JSON)` output turned into a fingerprint of
+//! its shape, a one-line summary for alerts, and the sequential scans an index could replace.
+//!
+//! The **fingerprint** hashes the plan's shape only: node types, join types, scan directions,
+//! relations and indexes, in tree order; never costs or row estimates, so the same plan under
+//! other statistics keeps its fingerprint. The **summary** names the costliest scan (e.g.
+//! `Seq Scan on public.sprint_analyses (600k rows) Filter: (created_by = $1)`). **Scan
+//! candidates** are sequential scans with a filter, each with the columns the filter compares
+//! for equality and by range, for the index advisor.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// A plan as pgvitals keeps it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Plan {
+    /// Hex FNV-1a of the plan's shape.
+    pub fingerprint: String,
+    /// The costliest scan, in one line.
+    pub summary: String,
+    /// The root node's total cost (planner units).
+    pub total_cost: f64,
+    /// The plan as an indented text tree, one node per line.
+    pub tree: String,
+}
+
+/// A sequential scan with a filter: where an index might help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeqScan {
+    /// Schema of the scanned table.
+    pub schema: String,
+    /// The table.
+    pub table: String,
+    /// Columns the filter compares with `=` (or `= ANY`), in the order they appear.
+    pub equality: Vec<String>,
+    /// Columns the filter compares with `<`, `<=`, `>` or `>=`.
+    pub range: Vec<String>,
+    /// The filter, as the plan prints it.
+    pub filter: String,
+}
+
+/// Reads `EXPLAIN (FORMAT JSON)` output (a one-element array with a `Plan`).
+pub fn parse(json: &str) -> Result<(Plan, Vec<SeqScan>), String> {
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("unreadable plan: {e}"))?;
+    let root = v
+        .get(0)
+        .and_then(|p| p.get("Plan"))
+        .ok_or("no Plan in the EXPLAIN output")?;
+    let mut hash = Fnv::new();
+    let mut tree = String::new();
+    let mut scans = Vec::new();
+    let mut costliest: Option<(f64, String)> = None;
+    walk(root, 0, &mut hash, &mut tree, &mut scans, &mut costliest);
+    let total_cost = root.get("Total Cost").and_then(Value::as_f64).unwrap_or(0.0);
+    let summary = costliest.map(|(_, s)| s).unwrap_or_else(|| node_line(root));
+    Ok((
+        Plan {
+            fingerprint: format!("{:016x}", hash.0),
+            summary,
+            total_cost,
+            tree,
+        },
+        scans,
+    ))
+}
+
+/// Whether a plan uses an index whose name contains `needle` (a hypothetical index's
+/// `<oid>`).
+pub fn uses_index(json: &str, needle: &str) -> bool {
+    fn any(v: &Value, needle: &str) -> bool {
+        v.get("Index Name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.contains(needle))
+            || v.get("Plans")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| any(p, needle)))
+    }
+    serde_json::from_str::<Value>(json)
+        .ok()
+        .and_then(|v| v.get(0).and_then(|p| p.get("Plan")).cloned())
+        .is_some_and(|root| any(&root, needle))
+}
+
+fn text<'a>(node: &'a Value, key: &str) -> Option<&'a str> {
+    node.get(key).and_then(Value::as_str)
+}
+
+/// `Seq Scan on public.t` / `Index Scan using i on public.t` / `Hash Join`.
+fn node_line(node: &Value) -> String {
+    let mut line = text(node, "Node Type").unwrap_or("?").to_string();
+    if node.get("Parallel Aware").and_then(Value::as_bool) == Some(true) {
+        line.insert_str(0, "Parallel ");
+    }
+    if let Some(j) = text(node, "Join Type").filter(|j| *j != "Inner") {
+        line = format!("{line} ({j})");
+    }
+    if let Some(i) = text(node, "Index Name") {
+        line.push_str(&format!(" using {i}"));
+    }
+    if let Some(r) = text(node, "Relation Name") {
+        match text(node, "Schema") {
+            Some(s) => line.push_str(&format!(" on {s}.{r}")),
+            None => line.push_str(&format!(" on {r}")),
+        }
+    }
+    line
+}
+
+fn walk(
+    node: &Value,
+    depth: usize,
+    hash: &mut Fnv,
+    tree: &mut String,
+    scans: &mut Vec<SeqScan>,
+    costliest: &mut Option<(f64, String)>,
+) {
+    for key in [
+        "Node Type",
+        "Join Type",
+        "Strategy",
+        "Scan Direction",
+        "Parent Relationship",
+        "Schema",
+        "Relation Name",
+        "Index Name",
+        "Parallel Aware",
+    ] {
+        hash.write(key.as_bytes());
+        match node.get(key) {
+            Some(Value::String(s)) => hash.write(s.as_bytes()),
+            Some(Value::Bool(b)) => hash.write(&[u8::from(*b)]),
+            _ => hash.write(b"-"),
+        }
+    }
+    hash.write(&[depth as u8]);
+    let line = node_line(node);
+    let rows = node.get("Plan Rows").and_then(Value::as_f64).unwrap_or(0.0);
+    let cost = node.get("Total Cost").and_then(Value::as_f64).unwrap_or(0.0);
+    let filter = text(node, "Filter")
+        .or_else(|| text(node, "Index Cond"))
+        .unwrap_or("");
+    tree.push_str(&"  ".repeat(depth));
+    tree.push_str(&line);
+    tree.push_str(&format!(" (cost {cost:.0}, {} rows)", whole(rows)));
+    if !filter.is_empty() {
+        tree.push_str(&format!(" {}: {filter}", filter_label(node)));
+    }
+    tree.push('\n');
+    if node.get("Relation Name").is_some() {
+        let mut summary = format!("{line} ({} rows)", whole(rows));
+        if !filter.is_empty() {
+            summary.push_str(&format!(" {}: {}", filter_label(node), strip_aliases(filter)));
+        }
+        if costliest.as_ref().is_none_or(|(c, _)| cost > *c) {
+            *costliest = Some((cost, summary));
+        }
+        if text(node, "Node Type") == Some("Seq Scan") {
+            if let (Some(f), Some(table)) = (text(node, "Filter"), text(node, "Relation Name")) {
+                let (equality, range) = compared_columns(f);
+                if !equality.is_empty() || !range.is_empty() {
+                    scans.push(SeqScan {
+                        schema: text(node, "Schema").unwrap_or("public").to_string(),
+                        table: table.to_string(),
+                        equality,
+                        range,
+                        filter: strip_aliases(f),
+                    });
+                }
+            }
+        }
+    }
+    if let Some(children) = node.get("Plans").and_then(Value::as_array) {
+        for c in children {
+            walk(c, depth + 1, hash, tree, scans, costliest);
+        }
+    }
+}
+
+fn filter_label(node: &Value) -> &'static str {
+    if node.get("Filter").is_some() {
+        "Filter"
+    } else {
+        "Index Cond"
+    }
+}
+
+/// `600k`, `1.2M`, `312`.
+fn whole(rows: f64) -> String {
+    if rows >= 1e6 {
+        format!("{:.1}M", rows / 1e6)
+    } else if rows >= 1e4 {
+        format!("{:.0}k", rows / 1e3)
+    } else {
+        format!("{rows:.0}")
+    }
+}
+
+/// `(sprint_analyses.created_by = $1)` → `(created_by = $1)`: VERBOSE qualifies every column.
+fn strip_aliases(filter: &str) -> String {
+    let mut out = String::with_capacity(filter.len());
+    let mut word = String::new();
+    let mut in_quote = false;
+    for c in filter.chars() {
+        if c == '\'' {
+            in_quote = !in_quote;
+        }
+        if !in_quote && (c.is_alphanumeric() || c == '_' || c == '"') {
+            word.push(c);
+            continue;
+        }
+        if !in_quote && c == '.' && !word.is_empty() && !word.chars().all(|d| d.is_ascii_digit()) {
+            word.clear();
+            continue;
+        }
+        out.push_str(&word);
+        word.clear();
+        out.push(c);
+    }
+    out.push_str(&word);
+    out
+}
+
+/// The columns a filter compares: (equality, range), each in order of appearance, without
+/// repeats. Reads PostgreSQL's deparsed expressions: `(t.a = $1)`, `((t.b)::text = $2)`,
+/// `(t.c >= $3)`, `(t.d = ANY ($4))`; a column compared with `<>`, `LIKE` or a function is left
+/// out (a B-tree does not serve it).
+pub fn compared_columns(filter: &str) -> (Vec<String>, Vec<String>) {
+    let (mut equality, mut range) = (Vec::new(), Vec::new());
+    let b = filter.as_bytes();
+    // Open parentheses, true for a function call's: a column inside one is not compared itself.
+    let mut parens: Vec<bool> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'(' || c == b')' {
+            if c == b'(' {
+                parens.push(false);
+            } else {
+                parens.pop();
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'\'' {
+            // Skip a string constant.
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if !(c.is_ascii_alphabetic() || c == b'_' || c == b'"') {
+            i += 1;
+            continue;
+        }
+        // An identifier, possibly qualified: keep the last part.
+        let start = i;
+        let name = loop {
+            let (part, next) = identifier(b, i);
+            i = next;
+            if i < b.len() && b[i] == b'.' && i + 1 < b.len() {
+                i += 1;
+                continue;
+            }
+            break part;
+        };
+        // A function call (or `ANY (`): its parenthesis is marked.
+        if i < b.len() && b[i] == b'(' {
+            parens.push(true);
+            i += 1;
+            continue;
+        }
+        if start > 0 && b[start - 1] == b'$' {
+            continue;
+        }
+        let in_function = parens.iter().any(|f| *f);
+        let mut j = i;
+        // `)` of a parenthesised column, then a cast `::type` (type words may have spaces).
+        while j < b.len() && b[j] == b')' {
+            parens.pop();
+            j += 1;
+        }
+        if filter[j..].starts_with("::") {
+            j += 2;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b" _\"[]".contains(&b[j])) {
+                if b[j] == b' ' && filter[j..].trim_start().starts_with(['=', '<', '>', '~', '!']) {
+                    break;
+                }
+                j += 1;
+            }
+        }
+        let rest = filter[j..].trim_start();
+        // The cast's type words are not columns.
+        i = j;
+        let is_keyword = ["AND", "OR", "NOT", "IS", "NULL", "ANY", "ALL", "TRUE", "FALSE"]
+            .contains(&name.to_ascii_uppercase().as_str());
+        if is_keyword || in_function {
+            continue;
+        }
+        let list = if rest.starts_with("= ") || rest.starts_with("=(") || rest.starts_with("=$") {
+            Some(&mut equality)
+        } else if rest.starts_with("<=")
+            || rest.starts_with(">=")
+            || (rest.starts_with('<') && !rest.starts_with("<>"))
+            || rest.starts_with('>')
+        {
+            Some(&mut range)
+        } else {
+            None
+        };
+        if let Some(list) = list {
+            if !list.contains(&name) {
+                list.push(name);
+            }
+        }
+    }
+    range.retain(|c| !equality.contains(c));
+    (equality, range)
+}
+
+/// An identifier at `i` (plain, lower-cased as PostgreSQL does, or double-quoted) and where it
+/// ends.
+fn identifier(b: &[u8], mut i: usize) -> (String, usize) {
+    if b.get(i) == Some(&b'"') {
+        let mut s = String::new();
+        i += 1;
+        while i < b.len() {
+            if b[i] == b'"' {
+                if b.get(i + 1) == Some(&b'"') {
+                    s.push('"');
+                    i += 2;
+                    continue;
+                }
+                i += 1;
+                break;
+            }
+            s.push(b[i] as char);
+            i += 1;
+        }
+        return (s, i);
+    }
+    let start = i;
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+        i += 1;
+    }
+    (
+        String::from_utf8_lossy(&b[start..i]).to_ascii_lowercase(),
+        i,
+    )
+}
+
+/// FNV-1a, 64 bits.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A plain identifier as PostgreSQL prints it (quoted when it needs quotes).
+pub fn quote_ident(s: &str) -> String {
+    let plain = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEQ: &str = r#"[{"Plan": {"Node Type": "Aggregate", "Strategy": "Plain", "Total Cost": 10940.0, "Plan Rows": 1,
+        "Plans": [{"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Parallel Aware": false, "Schema": "public",
+                   "Relation Name": "sprint_analyses", "Alias": "sprint_analyses", "Total Cost": 10935.0, "Plan Rows": 4000,
+                   "Filter": "((sprint_analyses.created_by = $1) AND (sprint_analyses.created_at >= $2))"}]}}]"#;
+
+    #[test]
+    fn summary_tree_and_candidate_of_a_seq_scan() {
+        let (plan, scans) = parse(SEQ).unwrap();
+        assert_eq!(
+            plan.summary,
+            "Seq Scan on public.sprint_analyses (4000 rows) Filter: ((created_by = $1) AND (created_at >= $2))"
+        );
+        assert_eq!(plan.total_cost, 10940.0);
+        assert!(plan.tree.starts_with("Aggregate (cost 10940, 1 rows)\n  Seq Scan on public.sprint_analyses"), "{}", plan.tree);
+        assert_eq!(scans.len(), 1);
+        assert_eq!(scans[0].table, "sprint_analyses");
+        assert_eq!(scans[0].equality, ["created_by"]);
+        assert_eq!(scans[0].range, ["created_at"]);
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_costs_and_sees_the_shape() {
+        let (a, _) = parse(SEQ).unwrap();
+        let (b, _) = parse(&SEQ.replace("10935.0", "99.0").replace("4000", "7")).unwrap();
+        assert_eq!(a.fingerprint, b.fingerprint);
+        let index = SEQ.replace(
+            r#""Node Type": "Seq Scan""#,
+            r#""Node Type": "Index Scan", "Index Name": "sprint_analyses_created_by_idx", "Scan Direction": "Forward""#,
+        );
+        let (c, scans) = parse(&index).unwrap();
+        assert_ne!(a.fingerprint, c.fingerprint);
+        assert!(scans.is_empty(), "an index scan is no candidate");
+        assert!(uses_index(&index, "created_by_idx"));
+        assert!(!uses_index(SEQ, "created_by_idx"));
+    }
+
+    #[test]
+    fn compared_columns_of_deparsed_filters() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            ("(t.a = $1)", &["a"], &[]),
+            ("((t.b)::text = $1)", &["b"], &[]),
+            ("((t.name)::character varying = $1)", &["name"], &[]),
+            ("((t.a = $1) AND (t.c > $2) AND (t.c < $3))", &["a"], &["c"]),
+            ("(t.a = ANY ($1))", &["a"], &[]),
+            ("(t.a <> $1)", &[], &[]),
+            ("((t.note)::text ~~ $1)", &[], &[]),
+            ("(lower(t.email) = $1)", &[], &[]),
+            ("(\"T\".\"Mixed\" = $1)", &["Mixed"], &[]),
+            ("((t.a = 'x = y'::text) OR (t.d >= $2))", &["a"], &["d"]),
+            ("(created_by = $1)", &["created_by"], &[]),
+            ("(t.is_active IS TRUE)", &[], &[]),
+        ];
+        for (filter, eq, range) in cases {
+            let (e, r) = compared_columns(filter);
+            assert_eq!(e, *eq, "{filter}");
+            assert_eq!(r, *range, "{filter}");
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("created_by"), "created_by");
+        assert_eq!(quote_ident("Mixed"), "\"Mixed\"");
+        assert_eq!(strip_aliases("(t.a = 'x.y')"), "(a = 'x.y')");
+    }
+}
