@@ -2,9 +2,11 @@
 //! pages and the alert annotations read from the snapshot. Collectors fill it in; nothing here
 //! knows how it is read or shown.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
+
+use crate::history::History;
 
 /// One poll's detail, by the page it feeds.
 #[derive(Debug, Clone)]
@@ -15,7 +17,26 @@ pub enum Report {
     Findings(Arc<FindingsReport>),
     /// `/migrations`: one database's running schema changes and migration history.
     Migrations(Arc<MigrationsReport>),
+    /// `/statements/{queryid}`: one database's captured plans and index suggestions.
+    Plans(Arc<PlansReport>),
 }
+
+/// Which statement a history is of: what its series carry as labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct StatementKey {
+    /// pg_stat_statements queryid, or `other`.
+    pub queryid: String,
+    /// Database name (empty for `other`).
+    pub database: String,
+    /// Role name (empty for `other`).
+    pub user: String,
+    /// Run at top level.
+    pub toplevel: bool,
+}
+
+/// One target's statement history, written by the statements collector as it polls and read
+/// by the pages.
+pub type SharedHistory = Arc<RwLock<History<StatementKey>>>;
 
 /// `/statements`: one interval of one target (collector: statements).
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +63,12 @@ pub struct StatementsReport {
     pub statements: Vec<StatementReport>,
     /// Everything beyond the top statements, summed.
     pub other: Option<StatementReport>,
+    /// The target's statement history (texts included).
+    #[serde(skip)]
+    pub history: SharedHistory,
+    /// `thresholds.query_regression.factor`: a statement this many times slower than its
+    /// baseline is regressed.
+    pub regression_factor: f64,
 }
 
 /// One statement's interval.
@@ -71,6 +98,8 @@ pub struct StatementReport {
     pub rows: f64,
     /// Shared-buffer hit ratio of the interval; `None` with no block access.
     pub hit_ratio: Option<f64>,
+    /// The median 1-minute mean of the last hour, milliseconds; `None` without enough history.
+    pub baseline_mean_ms: Option<f64>,
 }
 
 /// One thing to act on.
@@ -161,4 +190,111 @@ pub struct Migration {
     pub observed_at: f64,
     /// The DDL statements seen while it ran (truncated).
     pub statements: Vec<String>,
+}
+
+/// Plans of one database's statements (collector: plans).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PlansReport {
+    /// By queryid.
+    pub statements: Vec<StatementPlans>,
+    /// Whether plans are read through the helper function `pgvitals.explain_generic`.
+    pub helper: bool,
+    /// Whether hypopg is installed (suggestions are then checked by the planner).
+    pub hypopg: bool,
+}
+
+/// What pgvitals knows of one statement's plans.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementPlans {
+    /// pg_stat_statements queryid.
+    pub queryid: String,
+    /// The latest plan, if one could be captured.
+    pub plan: Option<CapturedPlan>,
+    /// Every plan seen, oldest first (the current one last).
+    pub plans: Vec<PlanSeen>,
+    /// Plan changes, oldest first.
+    pub changes: Vec<PlanChange>,
+    /// Indexes that would serve it.
+    pub suggestions: Vec<Suggestion>,
+    /// Why the last capture failed, if it did.
+    pub error: Option<String>,
+    /// Unix time of the last capture attempt.
+    pub attempted_at: f64,
+    /// Execution time per minute in the statements collector's last interval, ms.
+    pub exec_ms_per_minute: f64,
+}
+
+/// A captured plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapturedPlan {
+    /// Shape fingerprint.
+    pub fingerprint: String,
+    /// The costliest scan, one line.
+    pub summary: String,
+    /// Root total cost.
+    pub total_cost: f64,
+    /// The plan as an indented tree.
+    pub tree: String,
+    /// The tables it reads (`schema.table`).
+    pub relations: Vec<String>,
+    /// `EXPLAIN (FORMAT JSON)` output.
+    pub json: String,
+    /// Unix time it was captured.
+    pub captured_at: f64,
+    /// `generic_plan` (16+) or `prepare` (a prepared copy under force_generic_plan), and
+    /// `helper` when read through the helper function.
+    pub method: String,
+}
+
+/// A plan seen for a statement.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanSeen {
+    /// Shape fingerprint.
+    pub fingerprint: String,
+    /// One-line summary.
+    pub summary: String,
+    /// Unix time first captured.
+    pub first_seen: f64,
+    /// Unix time last captured.
+    pub last_seen: f64,
+    /// Mean execution time while it was the current plan, ms (`None`: no executions counted).
+    pub mean_ms: Option<f64>,
+}
+
+/// A plan change.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanChange {
+    /// Unix time the new plan was captured.
+    pub at: f64,
+    /// Summary before.
+    pub from: String,
+    /// Summary after.
+    pub to: String,
+    /// Mean execution time under the old plan, ms.
+    pub mean_before_ms: Option<f64>,
+    /// Mean execution time under the new plan so far, ms.
+    pub mean_after_ms: Option<f64>,
+}
+
+/// An index that would serve a statement.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Suggestion {
+    /// Schema of the table.
+    pub schema: String,
+    /// The table.
+    pub table: String,
+    /// Index columns, equality columns first.
+    pub columns: Vec<String>,
+    /// The statement to run.
+    pub ddl: String,
+    /// Checked by the planner with a hypothetical index (hypopg).
+    pub verified: bool,
+    /// The statement's plan cost now.
+    pub cost_before: f64,
+    /// Its plan cost with the index (when verified).
+    pub cost_after: Option<f64>,
+    /// Rows of the table (planner estimate).
+    pub table_rows: f64,
+    /// For people: why, and whether it was checked.
+    pub detail: String,
 }

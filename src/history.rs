@@ -143,6 +143,8 @@ pub struct StatementHistory {
     coarse: Rollup,
     /// Unix seconds of the last interval added.
     pub last_seen: u64,
+    /// The statement's normalized text, once known.
+    pub text: Option<String>,
 }
 
 impl StatementHistory {
@@ -211,6 +213,15 @@ impl<K: std::hash::Hash + Eq + Clone> History<K> {
         History {
             statements: HashMap::new(),
             max_statements: max_statements.max(1),
+        }
+    }
+
+    /// Sets a statement's text (kept from then on, also when it leaves the top).
+    pub fn set_text(&mut self, key: &K, text: &str) {
+        if let Some(h) = self.statements.get_mut(key) {
+            if h.text.is_none() {
+                h.text = Some(text.to_string());
+            }
         }
     }
 
@@ -298,7 +309,7 @@ mod tests {
     fn windows_sum_the_buckets_they_cover() {
         let mut h = History::new(10);
         let t0 = 1_800_000_000; // a multiple of 600: bucket starts line up
-        // 15 s intervals for 30 minutes, 10 calls of 50 ms each.
+                                // 15 s intervals for 30 minutes, 10 calls of 50 ms each.
         for i in 0..120 {
             h.add(&1, t0 + 15 * i, &delta(10.0, 50.0));
         }

@@ -244,10 +244,21 @@ fn route(req: &Parts, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> 
         }
         "/alerts" => json_bytes(alerts.views().alerts),
         "/rules" => json_bytes(alerts.views().rules),
-        "/statements" => page(pages::statements::page(
-            snapshot,
-            req.uri.query().unwrap_or(""),
-        )),
+        "/statements" => match pages::statements::page(snapshot, req.uri.query().unwrap_or("")) {
+            Ok(p) => page(p),
+            Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+        },
+        p if p.starts_with("/statements/") => {
+            let queryid = &p["/statements/".len()..];
+            match pages::statements::statement(snapshot, queryid, req.uri.query().unwrap_or("")) {
+                Ok(Some(p)) => page(p),
+                Ok(None) => text(
+                    StatusCode::NOT_FOUND,
+                    &format!("no statement {queryid} in the history of any target\n"),
+                ),
+                Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+            }
+        }
         "/findings" => page(pages::findings::page(snapshot)),
         "/migrations" => page(pages::migrations::page(snapshot)),
         "/healthz" => text(StatusCode::OK, "ok\n"),

@@ -6,6 +6,7 @@
 //! server renders the snapshot without touching a database.
 
 pub mod alerts;
+pub mod clock;
 pub mod collectors;
 pub mod config;
 pub mod daemon;

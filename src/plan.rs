@@ -22,6 +22,8 @@ pub struct Plan {
     pub total_cost: f64,
     /// The plan as an indented text tree, one node per line.
     pub tree: String,
+    /// The tables it reads (`schema.table`), in tree order, without repeats.
+    pub relations: Vec<String>,
 }
 
 /// A sequential scan with a filter: where an index might help.
@@ -51,7 +53,12 @@ pub fn parse(json: &str) -> Result<(Plan, Vec<SeqScan>), String> {
     let mut scans = Vec::new();
     let mut costliest: Option<(f64, String)> = None;
     walk(root, 0, &mut hash, &mut tree, &mut scans, &mut costliest);
-    let total_cost = root.get("Total Cost").and_then(Value::as_f64).unwrap_or(0.0);
+    let mut relations: Vec<String> = Vec::new();
+    collect_relations(root, &mut relations);
+    let total_cost = root
+        .get("Total Cost")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
     let summary = costliest.map(|(_, s)| s).unwrap_or_else(|| node_line(root));
     Ok((
         Plan {
@@ -59,9 +66,27 @@ pub fn parse(json: &str) -> Result<(Plan, Vec<SeqScan>), String> {
             summary,
             total_cost,
             tree,
+            relations,
         },
         scans,
     ))
+}
+
+fn collect_relations(node: &Value, out: &mut Vec<String>) {
+    if let Some(r) = text(node, "Relation Name") {
+        let name = format!("{}.{r}", text(node, "Schema").unwrap_or("public"));
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    for c in node
+        .get("Plans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        collect_relations(c, out);
+    }
 }
 
 /// Whether a plan uses an index whose name contains `needle` (a hypothetical index's
@@ -135,7 +160,10 @@ fn walk(
     hash.write(&[depth as u8]);
     let line = node_line(node);
     let rows = node.get("Plan Rows").and_then(Value::as_f64).unwrap_or(0.0);
-    let cost = node.get("Total Cost").and_then(Value::as_f64).unwrap_or(0.0);
+    let cost = node
+        .get("Total Cost")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
     let filter = text(node, "Filter")
         .or_else(|| text(node, "Index Cond"))
         .unwrap_or("");
@@ -149,7 +177,11 @@ fn walk(
     if node.get("Relation Name").is_some() {
         let mut summary = format!("{line} ({} rows)", whole(rows));
         if !filter.is_empty() {
-            summary.push_str(&format!(" {}: {}", filter_label(node), strip_aliases(filter)));
+            summary.push_str(&format!(
+                " {}: {}",
+                filter_label(node),
+                strip_aliases(filter)
+            ));
         }
         if costliest.as_ref().is_none_or(|(c, _)| cost > *c) {
             *costliest = Some((cost, summary));
@@ -284,7 +316,11 @@ pub fn compared_columns(filter: &str) -> (Vec<String>, Vec<String>) {
         if filter[j..].starts_with("::") {
             j += 2;
             while j < b.len() && (b[j].is_ascii_alphanumeric() || b" _\"[]".contains(&b[j])) {
-                if b[j] == b' ' && filter[j..].trim_start().starts_with(['=', '<', '>', '~', '!']) {
+                if b[j] == b' '
+                    && filter[j..]
+                        .trim_start()
+                        .starts_with(['=', '<', '>', '~', '!'])
+                {
                     break;
                 }
                 j += 1;
@@ -293,8 +329,10 @@ pub fn compared_columns(filter: &str) -> (Vec<String>, Vec<String>) {
         let rest = filter[j..].trim_start();
         // The cast's type words are not columns.
         i = j;
-        let is_keyword = ["AND", "OR", "NOT", "IS", "NULL", "ANY", "ALL", "TRUE", "FALSE"]
-            .contains(&name.to_ascii_uppercase().as_str());
+        let is_keyword = [
+            "AND", "OR", "NOT", "IS", "NULL", "ANY", "ALL", "TRUE", "FALSE",
+        ]
+        .contains(&name.to_ascii_uppercase().as_str());
         if is_keyword || in_function {
             continue;
         }
@@ -397,7 +435,14 @@ mod tests {
             "Seq Scan on public.sprint_analyses (4000 rows) Filter: ((created_by = $1) AND (created_at >= $2))"
         );
         assert_eq!(plan.total_cost, 10940.0);
-        assert!(plan.tree.starts_with("Aggregate (cost 10940, 1 rows)\n  Seq Scan on public.sprint_analyses"), "{}", plan.tree);
+        assert_eq!(plan.relations, ["public.sprint_analyses"]);
+        assert!(
+            plan.tree.starts_with(
+                "Aggregate (cost 10940, 1 rows)\n  Seq Scan on public.sprint_analyses"
+            ),
+            "{}",
+            plan.tree
+        );
         assert_eq!(scans.len(), 1);
         assert_eq!(scans[0].table, "sprint_analyses");
         assert_eq!(scans[0].equality, ["created_by"]);

@@ -132,6 +132,8 @@ query!(
     [(130000, "schema_findings.sql")]
 );
 query!(STATS_WINDOW, "stats_window", [(130000, "stats_window.sql")]);
+query!(PLANS_SETUP, "plans_setup", [(130000, "plans_setup.sql")]);
+query!(PLAN_TABLES, "plan_tables", [(130000, "plan_tables.sql")]);
 query!(
     MIGRATION_SESSIONS,
     "migration_sessions",
@@ -170,6 +172,8 @@ pub static ALL: &[&Query] = &[
     &TABLE_STATS,
     &SCHEMA_FINDINGS,
     &STATS_WINDOW,
+    &PLANS_SETUP,
+    &PLAN_TABLES,
     &MIGRATION_SESSIONS,
     &MIGRATION_PROGRESS,
     &MIGRATION_VERSION_TABLES,

@@ -17,14 +17,14 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use crate::collectors::{Collector, Output, PollContext, Scope, Spec};
+use crate::collectors::{Collector, Output, PollContext, Scope, Spec, TargetContext};
 use crate::config::{Config, ConnectionsConfig, Databases, ResolvedTarget};
 use crate::db;
 use crate::metrics::Family;
@@ -50,6 +50,7 @@ struct Shared {
     specs: Arc<Vec<Arc<Spec>>>,
     connections: ConnectionsConfig,
     probe_interval: Duration,
+    collectors: crate::config::CollectorsConfig,
     /// Identifies the settings above: a change restarts every target.
     fingerprint: u64,
 }
@@ -66,6 +67,7 @@ impl Shared {
             ),
             connections: config.connections.clone(),
             probe_interval: config.collectors.connection.interval.0,
+            collectors: config.collectors.clone(),
             fingerprint: settings_fingerprint(config),
         }
     }
@@ -77,6 +79,8 @@ fn settings_fingerprint(config: &Config) -> u64 {
         serde_yaml_ng::to_string(&config.collectors),
         serde_yaml_ng::to_string(&config.connections),
         serde_yaml_ng::to_string(&config.thresholds.query_latency),
+        serde_yaml_ng::to_string(&config.thresholds.slow_query),
+        serde_yaml_ng::to_string(&config.thresholds.query_regression),
     ] {
         part.unwrap_or_default().hash(&mut h);
     }
@@ -150,6 +154,7 @@ impl Scheduler {
             }),
             connections: self.shared.connections.clone(),
             probe_interval: self.shared.probe_interval,
+            context: TargetContext::new(&self.shared.collectors),
             specs: self.shared.specs.clone(),
             snapshot: self.snapshot.clone(),
             shutdown,
@@ -242,6 +247,8 @@ struct Supervisor {
     state: Arc<TargetState>,
     connections: ConnectionsConfig,
     probe_interval: Duration,
+    /// Shared by this target's collectors.
+    context: TargetContext,
     specs: Arc<Vec<Arc<Spec>>>,
     snapshot: Arc<Snapshot>,
     shutdown: watch::Receiver<bool>,
@@ -437,7 +444,7 @@ impl Supervisor {
                         database: db.clone(),
                         collector: spec.name,
                     },
-                    collector: Some((spec.make)()),
+                    collector: Some((spec.make)(&self.context)),
                     spec: spec.clone(),
                     state: self.state.clone(),
                     pool: pool.clone(),
@@ -669,11 +676,9 @@ async fn poll(
     let outcome = match result {
         Ok(output) => {
             telemetry.collector_success.set(labels, 1.0);
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs_f64();
-            telemetry.collector_last_success.set(labels, now);
+            telemetry
+                .collector_last_success
+                .set(labels, crate::clock::now());
             snapshot.publish(key.clone(), &source, output);
             PollOutcome::Published
         }

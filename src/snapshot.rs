@@ -51,10 +51,7 @@ pub struct Entry {
 impl Entry {
     /// When the poll finished, as Unix seconds.
     pub fn polled_at_unix(&self) -> f64 {
-        self.at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
+        crate::clock::unix(self.at)
     }
 }
 

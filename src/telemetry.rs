@@ -479,11 +479,7 @@ impl Telemetry {
     pub fn reloaded(&self, ok: bool) {
         self.reload_ok.set([], if ok { 1.0 } else { 0.0 });
         if ok {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            self.reload_at.set([], now);
+            self.reload_at.set([], crate::clock::now());
         }
     }
 

@@ -30,14 +30,21 @@ impl Poller {
         let cluster = shared_cluster();
         let monitor = connect(&cluster.dsn(MONITOR_ROLE, "postgres")).await;
         let version = server_version(&monitor).await;
+        let config = pgvitals::config::Config::parse(
+            "targets: [{name: t, dsn: 'host=127.0.0.1'}]",
+            "<test>",
+        )
+        .unwrap();
+        let c = &config.collectors;
         let settings = Settings {
             top_n,
             text_length: 2000,
             text_label: None,
-            threshold_seconds: 0.1,
+            ..Settings::new(&c.statements, &config.thresholds, &c.plans)
         };
+        let context = pgvitals::collectors::TargetContext::new(c);
         Poller {
-            collector: StatementsCollector::new(settings),
+            collector: StatementsCollector::new(settings, context.board),
             monitor,
             version,
         }

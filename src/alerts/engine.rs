@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
-use crate::detail::Report;
+use super::evidence::Evidence;
 use crate::snapshot::{Snapshot, SourceKey};
 use crate::template::humanize;
 
@@ -44,8 +44,8 @@ pub struct Series {
 pub struct Inputs {
     /// Sampled series by metric name (only the names asked for).
     pub series: HashMap<String, Vec<Series>>,
-    /// Statement texts by (target, queryid).
-    pub statement_texts: HashMap<(String, String), String>,
+    /// What the detail says about statements (texts, plans, suggestions, causes).
+    pub evidence: Evidence,
     /// Sources whose last poll succeeded.
     pub sources: HashSet<SourceKey>,
     /// Targets configured.
@@ -59,7 +59,10 @@ impl Inputs {
     /// Reads what `rules` need from the snapshot and its self-metrics.
     pub fn read(snapshot: &Snapshot, rules: &[Rule]) -> Inputs {
         let wanted: HashSet<&str> = rules.iter().flat_map(|r| r.metrics()).collect();
-        let texts = rules.iter().any(|r| r.enrich == Enrich::StatementText);
+        let notes = rules
+            .iter()
+            .any(|r| matches!(r.enrich, Enrich::Statement | Enrich::Regression));
+        let now = crate::clock::now();
         let mut inputs = Inputs {
             targets: snapshot.targets().into_iter().collect(),
             ..Inputs::default()
@@ -84,16 +87,8 @@ impl Inputs {
                     });
                 }
             }
-            if texts {
-                if let Some(Report::Statements(r)) = &entry.report {
-                    for st in &r.statements {
-                        if let Some(q) = &st.query {
-                            inputs
-                                .statement_texts
-                                .insert((key.target.clone(), st.queryid.clone()), q.clone());
-                        }
-                    }
-                }
+            if notes {
+                inputs.evidence.read(&key, &entry, now);
             }
             inputs.sources.insert(key);
         }
@@ -480,11 +475,28 @@ fn enrich(how: Enrich, labels: &Labels, inputs: &Inputs) -> Vec<(String, String)
     let target = labels.get("target").cloned().unwrap_or_default();
     match how {
         Enrich::None => Vec::new(),
-        Enrich::StatementText => labels
-            .get("queryid")
-            .and_then(|q| inputs.statement_texts.get(&(target, q.clone())))
-            .map(|text| vec![("query".to_string(), text.clone())])
-            .unwrap_or_default(),
+        Enrich::Statement | Enrich::Regression => {
+            let queryid = labels.get("queryid").cloned().unwrap_or_default();
+            let database = labels.get("database").cloned().unwrap_or_default();
+            let mut out = Vec::new();
+            if let Some(n) = inputs.evidence.statement(&target, &queryid) {
+                for (name, v) in [
+                    ("query", &n.query),
+                    ("plan", &n.plan),
+                    ("suggestion", &n.suggestion),
+                ] {
+                    if let Some(v) = v {
+                        out.push((name.to_string(), v.clone()));
+                    }
+                }
+            }
+            if how == Enrich::Regression {
+                if let Some(c) = inputs.evidence.cause(&target, &database, &queryid) {
+                    out.push(("likely_cause".to_string(), c));
+                }
+            }
+            out
+        }
         Enrich::WorstIndex => {
             let database = labels.get("database");
             inputs

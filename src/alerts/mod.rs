@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod engine;
+pub mod evidence;
 pub mod notifier;
 pub mod promrules;
 pub mod rules;

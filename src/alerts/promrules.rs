@@ -60,7 +60,7 @@ pub fn render(config: &Config, rules: &[Rule]) -> String {
                         .map(|(k, a)| (k.clone(), a.text.clone()))
                         .collect();
                     match r.enrich {
-                        Enrich::StatementText if text_label => {
+                        Enrich::Statement | Enrich::Regression if text_label => {
                             annotations
                                 .entry("query".into())
                                 .or_insert_with(|| "{{ $labels.query }}".into());

@@ -35,8 +35,11 @@ pub enum Input {
 pub enum Enrich {
     /// Nothing.
     None,
-    /// `query`: the statement's normalized text (from the statements collector).
-    StatementText,
+    /// `query`, `plan` and `suggestion`: the statement's text, its plan in one line and the
+    /// index that would serve it (from the statements and plans collectors).
+    Statement,
+    /// As `Statement`, and `likely_cause`: what changed before the statement regressed.
+    Regression,
     /// `worst_index`: the database's index that read most blocks in the interval.
     WorstIndex,
 }
@@ -174,10 +177,25 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             severity: "warning",
             summary: "Slow query {{ $labels.queryid }} on {{ $labels.target }}/{{ $labels.database }}".into(),
             description: format!(
-                "Statement {{{{ $labels.queryid }}}} (user {{{{ $labels.user }}}}) averaged {{{{ $value | humanizeDuration }}}} per execution in the last interval; slow means over {}. Its text is in /statements.",
+                "Statement {{{{ $labels.queryid }}}} (user {{{{ $labels.user }}}}) averaged {{{{ $value | humanizeDuration }}}} per execution in the last interval; slow means over {}. History, plan and suggestions: /statements/{{{{ $labels.queryid }}}}.",
                 human(t.slow_query.0)
             ),
-            enrich: Enrich::StatementText,
+            enrich: Enrich::Statement,
+        },
+        Builtin {
+            name: "QueryRegressed",
+            input: series(format!(
+                "pgvitals_statement_regression_ratio > {}",
+                t.query_regression.factor
+            )),
+            for_: Duration::from_secs(300),
+            severity: "warning",
+            summary: "Query {{ $labels.queryid }} regressed on {{ $labels.target }}/{{ $labels.database }}".into(),
+            description: format!(
+                "Statement {{{{ $labels.queryid }}}} (user {{{{ $labels.user }}}}) ran {{{{ $value | humanize }}}}× slower in the last interval than its baseline (the median of its 1-minute means over the last hour); regressed means over {}×. History, plans and suggestions: /statements/{{{{ $labels.queryid }}}}.",
+                t.query_regression.factor
+            ),
+            enrich: Enrich::Regression,
         },
         Builtin {
             name: "IndexHitRatioLow",

@@ -6,15 +6,19 @@
 //! snapshot. A collector may keep state between polls (the previous reading, for deltas); the
 //! scheduler keeps one instance per (target, database).
 
+pub mod board;
 pub mod connection;
 pub mod indexes;
 pub mod migrations;
+pub mod plans;
 pub mod statement_deltas;
+pub mod statement_watch;
 pub mod statements;
 pub mod table_sizes;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{CollectorsConfig, Dur, Thresholds};
@@ -127,8 +131,24 @@ pub struct Spec {
     pub make: MakeCollector,
 }
 
-/// Makes a fresh collector instance.
-pub type MakeCollector = Box<dyn Fn() -> Box<dyn Collector> + Send + Sync>;
+/// Makes a fresh collector instance for one target.
+pub type MakeCollector = Box<dyn Fn(&TargetContext) -> Box<dyn Collector> + Send + Sync>;
+
+/// What the collectors of one target share, made once per target by the scheduler.
+#[derive(Debug, Clone)]
+pub struct TargetContext {
+    /// Statements that want a plan, and the plan budget.
+    pub board: Arc<board::Board>,
+}
+
+impl TargetContext {
+    /// A fresh context for a target.
+    pub fn new(cfg: &CollectorsConfig) -> TargetContext {
+        TargetContext {
+            board: Arc::new(board::Board::new(cfg.plans.max_per_minute)),
+        }
+    }
+}
 
 impl std::fmt::Debug for Spec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -162,17 +182,22 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.enabled,
         c.interval,
         c.timeout,
-        Box::new(|| Box::new(connection::ConnectionCollector)),
+        Box::new(|_| Box::new(connection::ConnectionCollector)),
     );
     let c = &cfg.statements;
-    let settings = statements::Settings::new(c, thresholds);
+    let settings = statements::Settings::new(c, thresholds, &cfg.plans);
     add(
         "statements",
         Scope::Cluster,
         c.enabled,
         c.interval,
         c.timeout,
-        Box::new(move || Box::new(statements::StatementsCollector::new(settings.clone()))),
+        Box::new(move |cx| {
+            Box::new(statements::StatementsCollector::new(
+                settings.clone(),
+                cx.board.clone(),
+            ))
+        }),
     );
     let c = &cfg.indexes;
     let settings = c.clone();
@@ -182,7 +207,7 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.enabled,
         c.interval,
         c.timeout,
-        Box::new(move || Box::new(indexes::IndexesCollector::new(settings.clone()))),
+        Box::new(move |_| Box::new(indexes::IndexesCollector::new(settings.clone()))),
     );
     let c = &cfg.migrations;
     let settings = c.clone();
@@ -192,7 +217,7 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.enabled,
         c.interval,
         c.timeout,
-        Box::new(move || Box::new(migrations::MigrationsCollector::new(settings.clone()))),
+        Box::new(move |_| Box::new(migrations::MigrationsCollector::new(settings.clone()))),
     );
     let c = &cfg.table_sizes;
     let top_n = c.top_n;
@@ -202,7 +227,22 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.enabled,
         c.interval,
         c.timeout,
-        Box::new(move || Box::new(table_sizes::TableSizesCollector { top_n })),
+        Box::new(move |_| Box::new(table_sizes::TableSizesCollector { top_n })),
+    );
+    let c = &cfg.plans;
+    let settings = c.clone();
+    add(
+        "plans",
+        Scope::Database,
+        c.enabled && cfg.statements.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move |cx| {
+            Box::new(plans::PlansCollector::new(
+                settings.clone(),
+                cx.board.clone(),
+            ))
+        }),
     );
     specs
 }

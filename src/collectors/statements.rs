@@ -27,26 +27,31 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::anyhow;
 use futures_util::TryStreamExt;
 
+use super::board::Board;
 use super::statement_deltas::{Baseline, Cumulative, EntryKey, Reading};
+use super::statement_watch::{Seen, Watch, WatchSettings};
 use super::{BoxFuture, CollectResult, Collector, Failure, Output, PollContext};
-use crate::config::{StatementsConfig, Thresholds};
-use crate::detail::{Report, StatementReport, StatementsReport};
+use crate::config::{PlansConfig, StatementsConfig, Thresholds};
+use crate::detail::{Report, StatementKey, StatementReport, StatementsReport};
 use crate::figures::{Delta, Spread};
 use crate::latency::{self, Mixture, Moments};
-use crate::metrics::Family;
+use crate::metrics::{Family, Sample};
 use crate::queries;
 
 /// How the latency figures were obtained (the `source` label).
 pub const SOURCE_LOGNORMAL: &str = "pg_stat_statements_lognormal";
 
-/// The collector's settings, from `collectors.statements` and `thresholds.query_latency`.
+/// The collector's settings, from `collectors.statements` and `thresholds`.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// History, regression and plan candidates.
+    pub watch: WatchSettings,
     /// Statements exported one by one per interval.
     pub top_n: usize,
     /// Characters of query text kept.
@@ -59,8 +64,9 @@ pub struct Settings {
 
 impl Settings {
     /// Settings from the config.
-    pub fn new(cfg: &StatementsConfig, thresholds: &Thresholds) -> Settings {
+    pub fn new(cfg: &StatementsConfig, thresholds: &Thresholds, plans: &PlansConfig) -> Settings {
         Settings {
+            watch: WatchSettings::new(cfg, thresholds, plans),
             top_n: cfg.top_n,
             text_length: cfg.query_text_length,
             text_label: cfg.query_text_label.then_some(cfg.query_text_label_length),
@@ -89,15 +95,18 @@ pub struct StatementsCollector {
     /// Role names by oid.
     users: HashMap<i64, String>,
     other_cumulative: Cumulative,
-    texts: HashMap<(i64, i64), String>,
+    /// Texts of the top statements by (dbid, queryid), and whether pg_stat_statements' is longer.
+    texts: HashMap<(i64, i64), (String, bool)>,
+    watch: Watch,
     /// The monitoring role's entries by (dbid, queryid): true when the entry is pgvitals' own.
     own: HashMap<(i64, i64), bool>,
 }
 
 impl StatementsCollector {
     /// A collector with no baseline yet.
-    pub fn new(settings: Settings) -> StatementsCollector {
+    pub fn new(settings: Settings, board: Arc<Board>) -> StatementsCollector {
         StatementsCollector {
+            watch: Watch::new(settings.watch.clone(), board),
             settings,
             sql: None,
             baseline: Baseline::new(),
@@ -292,7 +301,7 @@ impl StatementsCollector {
             for row in client.query(text_sql.as_str(), &[&missing, &len]).await? {
                 self.texts.insert(
                     (row.try_get("dbid")?, row.try_get("queryid")?),
-                    row.try_get("query")?,
+                    (row.try_get("query")?, row.try_get("truncated")?),
                 );
             }
         }
@@ -320,6 +329,8 @@ impl StatementsCollector {
             resets: self.baseline.resets(),
             statements: Vec::new(),
             other: None,
+            history: self.watch.history(),
+            regression_factor: self.settings.watch.factor,
         };
         self.summary_families(
             &mut out.families,
@@ -334,11 +345,32 @@ impl StatementsCollector {
             }),
         );
 
+        let seen: Vec<Seen> = top
+            .iter()
+            .map(|(k, d)| Seen {
+                entry: *k,
+                key: StatementKey {
+                    queryid: k.queryid.to_string(),
+                    database: self.databases.get(&k.dbid).cloned().unwrap_or_default(),
+                    user: self.users.get(&k.userid).cloned().unwrap_or_default(),
+                    toplevel: k.toplevel,
+                },
+                delta: d,
+                cumulative: self.baseline.cumulative(k),
+                text: self.texts.get(&(k.dbid, k.queryid)),
+            })
+            .collect();
+        let baselines = match interval {
+            Some(seconds) => {
+                self.watch
+                    .interval(crate::clock::now() as u64, seconds, &seen, &other)
+            }
+            None => vec![None; seen.len()],
+        };
         let mut per = PerStatement::new();
-        for (k, d) in top {
-            let database = self.databases.get(&k.dbid).cloned().unwrap_or_default();
-            let user = self.users.get(&k.userid).cloned().unwrap_or_default();
-            let text = self.texts.get(&(k.dbid, k.queryid)).cloned();
+        for ((k, d), (s, baseline)) in top.iter().zip(seen.iter().zip(baselines)) {
+            let StatementKey { database, user, .. } = s.key.clone();
+            let text = s.text.map(|(t, _)| t.clone());
             let mut labels = vec![
                 ("database", database.clone()),
                 ("user", user.clone()),
@@ -350,7 +382,19 @@ impl StatementsCollector {
                 labels.push(("query", t));
             }
             let p95 = latency::quantile_of(&d.spread.moments_seconds(), 0.95);
-            per.push(&labels, d, p95, &self.baseline.cumulative(k));
+            per.push(&labels, d, p95, &s.cumulative);
+            if let Some(b) = baseline {
+                per.baseline.samples.push(Sample {
+                    labels: labels.clone(),
+                    value: b / 1000.0,
+                });
+                if d.spread.n >= self.settings.watch.min_calls.max(1.0) && b > 0.0 {
+                    per.regression.samples.push(Sample {
+                        labels: labels.clone(),
+                        value: d.spread.mean / b,
+                    });
+                }
+            }
             report.statements.push(StatementReport {
                 queryid: k.queryid.to_string(),
                 database,
@@ -364,6 +408,7 @@ impl StatementsCollector {
                 p95_ms: p95.map(|s| s * 1000.0),
                 rows: d.rows,
                 hit_ratio: d.hit_ratio(),
+                baseline_mean_ms: baseline,
             });
         }
         if interval.is_some() {
@@ -388,11 +433,12 @@ impl StatementsCollector {
                     p95_ms: p95.map(|s| s * 1000.0),
                     rows: other.rows,
                     hit_ratio: other.hit_ratio(),
+                    baseline_mean_ms: None,
                 });
             }
         }
         out.families.extend(per.finish());
-        out.report = Some(Report::Statements(std::sync::Arc::new(report)));
+        out.report = Some(Report::Statements(Arc::new(report)));
         Ok(out)
     }
 
@@ -572,6 +618,8 @@ struct PerStatement {
     calls_total: Family,
     exec_total: Family,
     rows_total: Family,
+    baseline: Family,
+    regression: Family,
 }
 
 impl PerStatement {
@@ -589,6 +637,8 @@ impl PerStatement {
             calls_total: Family::counter("pgvitals_statement_calls_total", "Executions of the statement counted by pgvitals since it first saw it (for rate())."),
             exec_total: Family::counter("pgvitals_statement_exec_seconds_total", "Execution time of the statement counted by pgvitals since it first saw it (for rate())."),
             rows_total: Family::counter("pgvitals_statement_rows_total", "Rows of the statement counted by pgvitals since it first saw it (for rate())."),
+            baseline: Family::gauge("pgvitals_statement_baseline_mean_seconds", "Median of the statement's 1-minute mean execution times over the last hour (its usual speed)."),
+            regression: Family::gauge("pgvitals_statement_regression_ratio", "The statement's interval mean / its baseline mean: above thresholds.query_regression.factor it is regressed."),
         }
     }
 
@@ -600,7 +650,7 @@ impl PerStatement {
         c: &Cumulative,
     ) {
         let add = |f: &mut Family, v: f64| {
-            f.samples.push(crate::metrics::Sample {
+            f.samples.push(Sample {
                 labels: labels.to_vec(),
                 value: v,
             })
@@ -637,6 +687,8 @@ impl PerStatement {
             self.calls_total,
             self.exec_total,
             self.rows_total,
+            self.baseline,
+            self.regression,
         ]
     }
 }

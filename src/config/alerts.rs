@@ -48,9 +48,10 @@ impl Default for AlertsConfig {
 }
 
 /// The names of the built-in alert rules, the keys `alerts.builtin` accepts.
-pub const BUILTIN_RULES: [&str; 7] = [
+pub const BUILTIN_RULES: [&str; 8] = [
     "QueryLatencyTargetMissed",
     "SlowQuery",
+    "QueryRegressed",
     "IndexHitRatioLow",
     "ConnectionAcquisitionSlow",
     "MigrationTooSlow",

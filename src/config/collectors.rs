@@ -19,6 +19,45 @@ pub struct CollectorsConfig {
     pub migrations: MigrationsConfig,
     /// `table_sizes`: bytes per table (top N) and per-schema remainder.
     pub table_sizes: TableSizesConfig,
+    /// `plans`: generic plans of slow, regressed and top statements, and index suggestions.
+    pub plans: PlansConfig,
+}
+
+/// Settings of the `plans` collector: what it may ask of the database, and how often.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlansConfig {
+    /// Whether plans are captured at all.
+    pub enabled: bool,
+    /// Time between two looks for statements to explain (per polled database).
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Plans captured per target per minute, at most (every EXPLAIN, hypothetical ones too).
+    pub max_per_minute: u32,
+    /// A top statement's plan is captured again when it is older than this.
+    pub max_age: Dur,
+    /// `statement_timeout` of one EXPLAIN.
+    pub statement_timeout: Dur,
+    /// Tables with fewer rows get no index suggestion.
+    pub suggest_min_rows: u64,
+    /// Check suggestions with hypothetical indexes when the hypopg extension is installed.
+    pub hypopg: bool,
+}
+
+impl Default for PlansConfig {
+    fn default() -> Self {
+        PlansConfig {
+            enabled: true,
+            interval: Dur::secs(10),
+            timeout: Dur::secs(10),
+            max_per_minute: 6,
+            max_age: Dur::secs(3600),
+            statement_timeout: Dur::secs(2),
+            suggest_min_rows: 10_000,
+            hypopg: true,
+        }
+    }
 }
 
 /// Settings of the `migrations` collector.
@@ -142,6 +181,9 @@ pub struct StatementsConfig {
     pub query_text_label: bool,
     /// Characters of query text in the `query` label when `query_text_label` is on.
     pub query_text_label_length: usize,
+    /// Statements whose history (1-minute buckets for an hour, 10-minute for 24 h) is kept per
+    /// target; a new one evicts the one seen longest ago.
+    pub history_statements: usize,
 }
 
 impl Default for StatementsConfig {
@@ -154,6 +196,7 @@ impl Default for StatementsConfig {
             query_text_length: 2000,
             query_text_label: false,
             query_text_label_length: 80,
+            history_statements: 100,
         }
     }
 }

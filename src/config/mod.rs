@@ -258,6 +258,27 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        if self.collectors.statements.history_statements == 0 {
+            return Err(err(
+                "collectors.statements.history_statements".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.collectors.plans.max_per_minute == 0 {
+            return Err(err(
+                "collectors.plans.max_per_minute".into(),
+                "must be at least 1 (turn plans off with `enabled: false`)".into(),
+            ));
+        }
+        if self.thresholds.query_regression.factor <= 1.0 {
+            return Err(err(
+                "thresholds.query_regression.factor".into(),
+                format!(
+                    "{} would call a statement regressed at its usual speed: use more than 1",
+                    self.thresholds.query_regression.factor
+                ),
+            ));
+        }
         Ok(())
     }
 

@@ -41,7 +41,16 @@ impl Page {
 
 /// Whether a query string asks for `format=text`.
 pub fn wants_text(query: &str) -> bool {
-    query.split('&').any(|kv| kv == "format=text")
+    param(query, "format") == Some("text")
+}
+
+/// The value of `key` in a query string.
+pub fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
 }
 
 /// `{"databases": [...]}`: one object per polled database whose latest detail `pick` accepts,
