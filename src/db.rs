@@ -21,7 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{ConnectionsConfig, ResolvedTarget, SslMode, TlsSettings};
+use crate::config::{ConnectionsConfig, ResolvedTarget, SslMode, TlsSettings, TlsVersions};
 use crate::queries;
 
 /// Why talking to a target failed.
@@ -146,7 +146,8 @@ pub fn describe(pg: &tokio_postgres::Config) -> String {
 }
 
 /// The TLS connector of a target (rustls): what `sslmode` asks, with `sslrootcert` (or the
-/// system's CAs) and an optional client certificate. With `sslmode=disable` it is never used.
+/// system's CAs), an optional client certificate, the TLS versions and SNI the DSN allows. With
+/// `sslmode=disable` it is never used.
 pub type Tls = MakeRustlsConnect;
 
 /// Builds a target's TLS connector, reading its certificate files.
@@ -188,11 +189,16 @@ pub fn tls_connector(t: &TlsSettings) -> anyhow::Result<Tls> {
             provider: provider.clone(),
         }),
     };
+    let versions: &[&rustls::SupportedProtocolVersion] = match t.versions {
+        TlsVersions::Any => rustls::DEFAULT_VERSIONS,
+        TlsVersions::Tls12 => &[&rustls::version::TLS12],
+        TlsVersions::Tls13 => &[&rustls::version::TLS13],
+    };
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let config = match (&t.cert, &t.key) {
+    let mut config = match (&t.cert, &t.key) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(cert)
                 .and_then(|c| c.collect::<Result<Vec<_>, _>>())
@@ -205,6 +211,7 @@ pub fn tls_connector(t: &TlsSettings) -> anyhow::Result<Tls> {
         }
         _ => builder.with_no_client_auth(),
     };
+    config.enable_sni = t.sni;
     Ok(MakeRustlsConnect::new(config))
 }
 
