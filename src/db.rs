@@ -116,22 +116,42 @@ impl RoleInfo {
     }
 }
 
-/// Connection parameters of one database of a target, with pgvitals' session settings.
+/// Connection parameters of one database of a target, with pgvitals' session settings. The
+/// DSN's `options` go first, so pgvitals' own settings, after them, win; the DSN's
+/// `connect_timeout` wins over `connections.connect_timeout`.
 pub fn session_config(
     target: &ResolvedTarget,
     database: &str,
     c: &ConnectionsConfig,
 ) -> tokio_postgres::Config {
     let mut pg = target.pg.clone();
+    let own = format!(
+        "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
+        c.statement_timeout.0.as_millis(),
+        c.lock_timeout.0.as_millis()
+    );
+    let options = match target.pg.get_options() {
+        Some(dsn) => format!("{dsn} {own}"),
+        None => own,
+    };
     pg.dbname(database)
         .application_name("pgvitals")
-        .connect_timeout(c.connect_timeout.0)
-        .options(format!(
-            "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
-            c.statement_timeout.0.as_millis(),
-            c.lock_timeout.0.as_millis()
-        ));
+        .options(options);
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(c.connect_timeout.0);
+    }
     pg
+}
+
+/// How long opening a session may take in all: the connect timeout of a session config (see
+/// [`session_config`]) for each of its hosts, tried in turn as libpq tries them.
+pub fn connect_deadline(pg: &tokio_postgres::Config) -> Duration {
+    let per_host = pg
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(Duration::from_secs(5));
+    let hosts = pg.get_hosts().len().max(pg.get_hostaddrs().len()).max(1);
+    per_host.saturating_mul(hosts as u32)
 }
 
 /// `host:port/database`, for log lines and errors (never the password).
@@ -280,8 +300,9 @@ impl ServerCertVerifier for Libpq {
     }
 }
 
-/// A pool of connections to one database.
+/// A pool of connections to one database (`pg` from [`session_config`]).
 pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig, tls: Tls) -> Pool {
+    let create_timeout = connect_deadline(&pg);
     let manager = Manager::from_config(
         pg,
         tls,
@@ -292,7 +313,7 @@ pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig, tls: Tls) -> Pool
     Pool::builder(manager)
         .max_size(c.pool_size)
         .wait_timeout(Some(c.acquire_timeout.0))
-        .create_timeout(Some(c.connect_timeout.0))
+        .create_timeout(Some(create_timeout))
         .recycle_timeout(Some(c.connect_timeout.0))
         .runtime(Runtime::Tokio1)
         .build()
@@ -366,4 +387,49 @@ pub async fn probe(
         databases,
         role,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn target(dsn: &str) -> (ResolvedTarget, ConnectionsConfig) {
+        let yaml = format!(
+            "targets:\n  - name: a\n    dsn: \"{dsn}\"\nconnections:\n  connect_timeout: 9s\n  statement_timeout: 3s\n  lock_timeout: 250ms\n"
+        );
+        let c = Config::parse(&yaml, "test.yaml").unwrap();
+        (c.resolve_targets().unwrap().remove(0), c.connections)
+    }
+
+    #[test]
+    fn the_dsn_s_options_come_first_so_pgvitals_settings_win() {
+        let (t, c) = target("host=h options='-c work_mem=8MB -c statement_timeout=0'");
+        let pg = session_config(&t, "app", &c);
+        assert_eq!(
+            pg.get_options(),
+            Some("-c work_mem=8MB -c statement_timeout=0 -c default_transaction_read_only=on -c statement_timeout=3000 -c lock_timeout=250")
+        );
+        assert_eq!(pg.get_application_name(), Some("pgvitals"));
+        assert_eq!(pg.get_dbname(), Some("app"));
+        let (t, c) = target("host=h");
+        assert_eq!(
+            session_config(&t, "app", &c).get_options(),
+            Some(
+                "-c default_transaction_read_only=on -c statement_timeout=3000 -c lock_timeout=250"
+            )
+        );
+    }
+
+    #[test]
+    fn the_dsn_s_connect_timeout_wins_per_host() {
+        let (t, c) = target("host=a,b connect_timeout=4");
+        let pg = session_config(&t, "app", &c);
+        assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(4)));
+        assert_eq!(connect_deadline(&pg), Duration::from_secs(8));
+        let (t, c) = target("host=a");
+        let pg = session_config(&t, "app", &c);
+        assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(9)));
+        assert_eq!(connect_deadline(&pg), Duration::from_secs(9));
+    }
 }

@@ -92,7 +92,8 @@ pub struct ConnectionsConfig {
     pub pool_size: usize,
     /// How long a collector waits for a pooled connection before its poll fails.
     pub acquire_timeout: Dur,
-    /// TCP connect + authentication timeout for new connections.
+    /// TCP connect + authentication timeout for new connections, per host of the DSN; a DSN's own
+    /// `connect_timeout` wins.
     pub connect_timeout: Dur,
     /// `statement_timeout` of every monitoring session.
     pub statement_timeout: Dur,
