@@ -427,11 +427,28 @@ fn misspelt_secret(key: &str) -> bool {
     !is_keyword(key) && (lower.contains("pass") || lower.contains("secret"))
 }
 
-/// Replaces the secrets of a DSN (`password` and the other secret keywords, in either form,
-/// quoted or not, in a URI's credentials or its query) with `****`, and the value of an unknown
-/// keyword that looks like one. When a DSN does not scan to its end, the text from where it
-/// stops is masked too if a secret could be in it.
-pub fn mask_dsn(dsn: &str) -> String {
+/// A URI's password written with a raw `@` or `/`, which libpq reads as part of the host or as
+/// a port: from after the user's `:` to the `@` that most likely ends the credentials (the last
+/// one before the first `/`, else the first one after it and before a `?`).
+fn raw_uri_password(dsn: &str) -> Option<Range<usize>> {
+    let prefix = uri_prefix_len(dsn)?;
+    let rest = &dsn[prefix..];
+    let slash = rest.find('/').unwrap_or(rest.len());
+    let colon = rest[..slash].find(':')?;
+    let at = match rest[..slash].rfind('@') {
+        Some(at) if at > colon => at,
+        Some(_) => return None,
+        None => {
+            let path = &rest[slash..];
+            let query = path.find('?').unwrap_or(path.len());
+            slash + path[..query].find('@')?
+        }
+    };
+    Some(prefix + colon + 1..prefix + at)
+}
+
+/// The parts of a DSN that [`mask_dsn`] hides, in order.
+pub(crate) fn secret_spans(dsn: &str) -> Vec<Range<usize>> {
     let scan = scan(dsn);
     let mut cuts: Vec<Range<usize>> = scan
         .params
@@ -439,13 +456,23 @@ pub fn mask_dsn(dsn: &str) -> String {
         .filter(|p| is_secret(&p.key) || misspelt_secret(&p.key))
         .map(|p| p.span.clone())
         .collect();
+    cuts.extend(raw_uri_password(dsn));
     if let Some(e) = scan.error.filter(|e| e.hide_rest) {
         cuts.push(e.at..dsn.len());
     }
     cuts.sort_by_key(|c| c.start);
+    cuts
+}
+
+/// Replaces the secrets of a DSN (`password` and the other secret keywords, in either form,
+/// quoted or not, in a URI's credentials or its query) with `****`, and the value of an unknown
+/// keyword that looks like one, and a URI password written with a raw `@` or `/`. When a DSN
+/// does not scan to its end, the text from where it stops is masked too if a secret could be in
+/// it.
+pub fn mask_dsn(dsn: &str) -> String {
     let mut out = String::with_capacity(dsn.len());
     let mut pos = 0;
-    for cut in cuts {
+    for cut in secret_spans(dsn) {
         if cut.start < pos {
             pos = pos.max(cut.end);
             continue;
@@ -455,5 +482,28 @@ pub fn mask_dsn(dsn: &str) -> String {
         pos = cut.end;
     }
     out.push_str(&dsn[pos..]);
+    out
+}
+
+/// An error about a DSN with every quoted value that masking hides in the DSN replaced by
+/// `****` (libpq's messages quote values, e.g. the "port" of a password with a raw `/`).
+pub(crate) fn scrub(message: &str, dsn: &str) -> String {
+    let hidden: Vec<&str> = secret_spans(dsn).into_iter().map(|r| &dsn[r]).collect();
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for (i, part) in parts.enumerate() {
+        out.push('"');
+        let quoted = i % 2 == 0;
+        // Keywords and the separators libpq's messages quote are no secret.
+        let wording = is_keyword(part) || ["", "=", ":", "/", "]"].contains(&part);
+        if quoted && !wording && hidden.iter().any(|h| h.contains(part)) {
+            out.push_str("****");
+        } else {
+            out.push_str(part);
+        }
+    }
     out
 }

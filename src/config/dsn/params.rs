@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_postgres::config::{ChannelBinding, LoadBalanceHosts};
 
 use super::tls::tls;
-use super::{is_space, mask_dsn, scan, Param, SslMode, TlsSettings};
+use super::{is_space, mask_dsn, scan, scrub, Param, SslMode, TlsSettings};
 
 /// Every keyword of libpq 13–18 (`PQconninfoOptions`), and `requiressl`, which libpq still
 /// reads as `sslmode`.
@@ -158,7 +158,7 @@ pub(super) fn invalid(key: &str, value: &str) -> String {
 /// Reads a DSN in either form. The error shows the DSN masked and says what is wrong with it:
 /// the keyword and why, or, for a DSN that does not scan, what and where.
 pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
-    read(dsn).map_err(|e| format!("invalid DSN `{}`: {e}", mask_dsn(dsn)))
+    read(dsn).map_err(|e| format!("invalid DSN `{}`: {}", mask_dsn(dsn), scrub(&e, dsn)))
 }
 
 fn read(dsn: &str) -> Result<Dsn, String> {

@@ -582,6 +582,15 @@ fn masking_finds_passwords_wherever_libpq_would() {
         ("host=db port", "host=db port"),
         ("postgresql://u:s3%zzcret@db", "postgresql://u:****"),
         ("postgresql://[::1?password=s3cret", "postgresql://****"),
+        // A raw `@` or `/` in a URI password: libpq reads a host or a port, masking hides it all.
+        ("postgresql://u:p@ss@h/db", "postgresql://u:****@h/db"),
+        ("postgresql://u:pa/ss@h/db", "postgresql://u:****@h/db"),
+        // No password: nothing to hide.
+        (
+            "postgresql://u@h:5432/db?user=a@b",
+            "postgresql://u@h:5432/db?user=a@b",
+        ),
+        ("postgresql://h:5432/db", "postgresql://h:5432/db"),
     ] {
         assert_eq!(mask_dsn(dsn), want, "{dsn}");
     }
@@ -595,10 +604,17 @@ fn scan_errors_quote_nothing_that_masking_hides() {
         "postgresql://u:Xk7%zzQw9@h",
         "postgresql://h?password=Xk7=Qw9",
         "postgresql://h?Xk7Qw9&password=x",
+        // libpq reads port `Xk7` here, and says so.
+        "postgresql://u:Xk7/Qw9@h/db",
     ] {
         let e = parse_dsn(dsn).unwrap_err();
         assert!(!e.contains("Xk7") && !e.contains("Qw9"), "{dsn}: {e}");
     }
+    assert_eq!(
+        refused("postgresql://u:Xk7/Qw9@h/db"),
+        "invalid integer value \"****\" for connection option \"port\""
+    );
+    assert!(refused("host=db x y password=Xk7").starts_with("missing \"=\" after a word"));
 }
 
 mod round_trip {
