@@ -21,7 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{ConnectionsConfig, ResolvedTarget, SslMode, TlsSettings};
+use crate::config::{ConnectionsConfig, ResolvedTarget, SslMode, TlsSettings, TlsVersions};
 use crate::queries;
 
 /// Why talking to a target failed.
@@ -116,22 +116,42 @@ impl RoleInfo {
     }
 }
 
-/// Connection parameters of one database of a target, with pgvitals' session settings.
+/// Connection parameters of one database of a target, with pgvitals' session settings. The
+/// DSN's `options` go first, so pgvitals' own settings, after them, win; the DSN's
+/// `connect_timeout` wins over `connections.connect_timeout`.
 pub fn session_config(
     target: &ResolvedTarget,
     database: &str,
     c: &ConnectionsConfig,
 ) -> tokio_postgres::Config {
     let mut pg = target.pg.clone();
+    let own = format!(
+        "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
+        c.statement_timeout.0.as_millis(),
+        c.lock_timeout.0.as_millis()
+    );
+    let options = match target.pg.get_options() {
+        Some(dsn) => format!("{dsn} {own}"),
+        None => own,
+    };
     pg.dbname(database)
         .application_name("pgvitals")
-        .connect_timeout(c.connect_timeout.0)
-        .options(format!(
-            "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
-            c.statement_timeout.0.as_millis(),
-            c.lock_timeout.0.as_millis()
-        ));
+        .options(options);
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(c.connect_timeout.0);
+    }
     pg
+}
+
+/// How long opening a session may take in all: the connect timeout of a session config (see
+/// [`session_config`]) for each of its hosts, tried in turn as libpq tries them.
+pub fn connect_deadline(pg: &tokio_postgres::Config) -> Duration {
+    let per_host = pg
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(Duration::from_secs(5));
+    let hosts = pg.get_hosts().len().max(pg.get_hostaddrs().len()).max(1);
+    per_host.saturating_mul(hosts as u32)
 }
 
 /// `host:port/database`, for log lines and errors (never the password).
@@ -146,7 +166,8 @@ pub fn describe(pg: &tokio_postgres::Config) -> String {
 }
 
 /// The TLS connector of a target (rustls): what `sslmode` asks, with `sslrootcert` (or the
-/// system's CAs) and an optional client certificate. With `sslmode=disable` it is never used.
+/// system's CAs), an optional client certificate, the TLS versions and SNI the DSN allows. With
+/// `sslmode=disable` it is never used.
 pub type Tls = MakeRustlsConnect;
 
 /// Builds a target's TLS connector, reading its certificate files.
@@ -188,11 +209,16 @@ pub fn tls_connector(t: &TlsSettings) -> anyhow::Result<Tls> {
             provider: provider.clone(),
         }),
     };
+    let versions: &[&rustls::SupportedProtocolVersion] = match t.versions {
+        TlsVersions::Any => rustls::DEFAULT_VERSIONS,
+        TlsVersions::Tls12 => &[&rustls::version::TLS12],
+        TlsVersions::Tls13 => &[&rustls::version::TLS13],
+    };
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let config = match (&t.cert, &t.key) {
+    let mut config = match (&t.cert, &t.key) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(cert)
                 .and_then(|c| c.collect::<Result<Vec<_>, _>>())
@@ -205,6 +231,7 @@ pub fn tls_connector(t: &TlsSettings) -> anyhow::Result<Tls> {
         }
         _ => builder.with_no_client_auth(),
     };
+    config.enable_sni = t.sni;
     Ok(MakeRustlsConnect::new(config))
 }
 
@@ -273,8 +300,9 @@ impl ServerCertVerifier for Libpq {
     }
 }
 
-/// A pool of connections to one database.
+/// A pool of connections to one database (`pg` from [`session_config`]).
 pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig, tls: Tls) -> Pool {
+    let create_timeout = connect_deadline(&pg);
     let manager = Manager::from_config(
         pg,
         tls,
@@ -285,7 +313,7 @@ pub fn pool(pg: tokio_postgres::Config, c: &ConnectionsConfig, tls: Tls) -> Pool
     Pool::builder(manager)
         .max_size(c.pool_size)
         .wait_timeout(Some(c.acquire_timeout.0))
-        .create_timeout(Some(c.connect_timeout.0))
+        .create_timeout(Some(create_timeout))
         .recycle_timeout(Some(c.connect_timeout.0))
         .runtime(Runtime::Tokio1)
         .build()
@@ -359,4 +387,49 @@ pub async fn probe(
         databases,
         role,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn target(dsn: &str) -> (ResolvedTarget, ConnectionsConfig) {
+        let yaml = format!(
+            "targets:\n  - name: a\n    dsn: \"{dsn}\"\nconnections:\n  connect_timeout: 9s\n  statement_timeout: 3s\n  lock_timeout: 250ms\n"
+        );
+        let c = Config::parse(&yaml, "test.yaml").unwrap();
+        (c.resolve_targets().unwrap().remove(0), c.connections)
+    }
+
+    #[test]
+    fn the_dsn_s_options_come_first_so_pgvitals_settings_win() {
+        let (t, c) = target("host=h options='-c work_mem=8MB -c statement_timeout=0'");
+        let pg = session_config(&t, "app", &c);
+        assert_eq!(
+            pg.get_options(),
+            Some("-c work_mem=8MB -c statement_timeout=0 -c default_transaction_read_only=on -c statement_timeout=3000 -c lock_timeout=250")
+        );
+        assert_eq!(pg.get_application_name(), Some("pgvitals"));
+        assert_eq!(pg.get_dbname(), Some("app"));
+        let (t, c) = target("host=h");
+        assert_eq!(
+            session_config(&t, "app", &c).get_options(),
+            Some(
+                "-c default_transaction_read_only=on -c statement_timeout=3000 -c lock_timeout=250"
+            )
+        );
+    }
+
+    #[test]
+    fn the_dsn_s_connect_timeout_wins_per_host() {
+        let (t, c) = target("host=a,b connect_timeout=4");
+        let pg = session_config(&t, "app", &c);
+        assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(4)));
+        assert_eq!(connect_deadline(&pg), Duration::from_secs(8));
+        let (t, c) = target("host=a");
+        let pg = session_config(&t, "app", &c);
+        assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(9)));
+        assert_eq!(connect_deadline(&pg), Duration::from_secs(9));
+    }
 }

@@ -281,7 +281,7 @@ impl Supervisor {
                     db::probe(
                         &probe_pg,
                         tls,
-                        self.connections.connect_timeout.0,
+                        db::connect_deadline(&probe_pg),
                         list_databases,
                         !role_checked,
                     )

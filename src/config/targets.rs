@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{expand_env, mask_dsn, ser_masked_dsn, split_tls_params, Dur, SslMode, TlsSettings};
+use super::{expand_env, parse_dsn, ser_masked_dsn, Dsn, Dur, TlsSettings};
 
 /// One PostgreSQL server to watch.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -14,7 +14,8 @@ use super::{expand_env, mask_dsn, ser_masked_dsn, split_tls_params, Dur, SslMode
 pub struct TargetConfig {
     /// Name used as the `target` label on every series of this server.
     pub name: String,
-    /// libpq-style DSN, URL (`postgresql://…`) or `key=value` form. `${VAR}` is expanded.
+    /// libpq DSN, URI (`postgresql://…`) or `key=value` form, read by libpq's rules; every
+    /// libpq keyword is honoured or refused by name. `${VAR}` is expanded.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -91,7 +92,8 @@ pub struct ConnectionsConfig {
     pub pool_size: usize,
     /// How long a collector waits for a pooled connection before its poll fails.
     pub acquire_timeout: Dur,
-    /// TCP connect + authentication timeout for new connections.
+    /// TCP connect + authentication timeout for new connections, per host of the DSN; a DSN's own
+    /// `connect_timeout` wins.
     pub connect_timeout: Dur,
     /// `statement_timeout` of every monitoring session.
     pub statement_timeout: Dur,
@@ -122,7 +124,8 @@ pub struct ResolvedTarget {
     pub primary_database: String,
     /// Which databases the per-database collectors poll.
     pub databases: Databases,
-    /// TLS to the server, from the DSN's `sslmode`, `sslrootcert`, `sslcert`, `sslkey`.
+    /// TLS to the server, from the DSN's `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `sslsni`,
+    /// `ssl_min_protocol_version`, ….
     pub tls: TlsSettings,
 }
 
@@ -165,13 +168,7 @@ impl TargetConfig {
             })?,
         };
         let dsn_key = if self.dsn.is_some() { "dsn" } else { "dsn_env" };
-        let (dsn, tls) = split_tls_params(&dsn).map_err(|e| (key(dsn_key), e))?;
-        let mut pg: tokio_postgres::Config = dsn.parse().map_err(|e| {
-            (
-                key(if self.dsn.is_some() { "dsn" } else { "dsn_env" }),
-                format!("invalid DSN `{}`: {e}", mask_dsn(&dsn)),
-            )
-        })?;
+        let Dsn { mut pg, tls } = parse_dsn(&dsn).map_err(|e| (key(dsn_key), e))?;
         if let Some(pf) = &self.password_file {
             let path = expand_env(&pf.to_string_lossy()).map_err(|e| (key("password_file"), e))?;
             let content = std::fs::read_to_string(&path).map_err(|e| {
@@ -189,23 +186,12 @@ impl TargetConfig {
             }
             pg.password(password);
         }
-        if pg.get_hosts().is_empty() {
-            return Err((
-                key("dsn"),
-                "the DSN names no host (pgvitals connects over TCP or a socket path)".into(),
-            ));
-        }
         let user = pg.get_user().map(str::to_string);
         let primary_database = pg
             .get_dbname()
             .map(str::to_string)
             .or(user)
             .unwrap_or_else(|| "postgres".to_string());
-        pg.ssl_mode(match tls.mode {
-            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            _ => tokio_postgres::config::SslMode::Require,
-        });
         Ok(ResolvedTarget {
             name: self.name.clone(),
             pg,

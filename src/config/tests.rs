@@ -117,29 +117,30 @@ fn tls_parameters_come_out_of_either_dsn_form() {
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, "x").unwrap();
     let ca = ca.display().to_string();
-    let (rest, tls) = split_tls_params(&format!(
-        "postgresql://u:p@db:5432/app?sslmode=verify-full&application_name=x&sslrootcert={ca}"
+    let Dsn { pg, tls } = parse_dsn(&format!(
+        "postgresql://u:p@db:5432/app?sslmode=verify-full&connect_timeout=3&sslrootcert={ca}"
     ))
     .unwrap();
-    assert_eq!(rest, "postgresql://u:p@db:5432/app?application_name=x");
+    assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(3)));
+    assert_eq!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
     assert_eq!(tls.mode, SslMode::VerifyFull);
     assert_eq!(tls.root_cert.unwrap().display().to_string(), ca);
-    let (rest, tls) = split_tls_params(&format!(
+    let Dsn { pg, tls } = parse_dsn(&format!(
         "host=db sslmode=verify-ca sslrootcert='{ca}' user=u"
     ))
     .unwrap();
-    assert_eq!(rest, "host=db user=u");
+    assert_eq!(pg.get_user(), Some("u"));
     assert_eq!(tls.mode, SslMode::VerifyCa);
-    let (rest, tls) = split_tls_params("postgresql://db/app?sslmode=disable").unwrap();
+    let Dsn { pg, tls } = parse_dsn("postgresql://db/app?sslmode=disable").unwrap();
     assert_eq!(
-        (rest.as_str(), tls.mode),
-        ("postgresql://db/app", SslMode::Disable)
+        (pg.get_ssl_mode(), tls.mode),
+        (tokio_postgres::config::SslMode::Disable, SslMode::Disable)
     );
-    assert_eq!(split_tls_params("host=db").unwrap().1.mode, SslMode::Prefer);
-    assert!(split_tls_params("host=db sslmode=sometimes")
+    assert_eq!(parse_dsn("host=db").unwrap().tls.mode, SslMode::Prefer);
+    assert!(parse_dsn("host=db sslmode=sometimes")
         .unwrap_err()
         .contains("verify-full"));
-    assert!(split_tls_params("host=db sslcert=/x")
+    assert!(parse_dsn("host=db sslcert=/x")
         .unwrap_err()
         .contains("go together"));
     let e = parse("targets:\n  - name: a\n    dsn: host=x sslrootcert=/nonexistent/ca.pem\n")
