@@ -28,13 +28,22 @@ pub struct StatementNotes {
     database: Option<String>,
 }
 
+/// A migration tool's revision that changed: when, in which version table, from and to.
+#[derive(Debug, Clone)]
+struct RevisionChange {
+    at: f64,
+    table: String,
+    from: String,
+    to: String,
+}
+
 /// What the detail says, per target.
 #[derive(Debug, Default)]
 pub struct Evidence {
     /// By (target, queryid).
     statements: HashMap<(String, String), StatementNotes>,
-    /// Revision changes in the cause window, by (target, database): (when, table, from, to).
-    migrations: HashMap<(String, String), Vec<(f64, String, String, String)>>,
+    /// Revision changes in the cause window, by (target, database).
+    migrations: HashMap<(String, String), Vec<RevisionChange>>,
     /// Tables with stale statistics, by (target, database).
     stale: HashSet<(String, String, String)>,
 }
@@ -81,12 +90,12 @@ impl Evidence {
                 for h in &m.history {
                     if now - h.observed_at <= CAUSE_WINDOW_SECONDS {
                         if let Some(table) = &h.table {
-                            changes.push((
-                                h.observed_at,
-                                table.clone(),
-                                h.from_revision.clone().unwrap_or_default(),
-                                h.to_revision.clone().unwrap_or_default(),
-                            ));
+                            changes.push(RevisionChange {
+                                at: h.observed_at,
+                                table: table.clone(),
+                                from: h.from_revision.clone().unwrap_or_default(),
+                                to: h.to_revision.clone().unwrap_or_default(),
+                            });
                         }
                     }
                 }
@@ -125,10 +134,13 @@ impl Evidence {
             causes.push(format!("the plan changed at {}: {from} → {to}", clock(*at)));
         }
         let key = (target.to_string(), database.to_string());
-        for (at, table, from, to) in self.migrations.get(&key).into_iter().flatten() {
+        for m in self.migrations.get(&key).into_iter().flatten() {
             causes.push(format!(
-                "migration revision in {table} changed at {}: {from} → {to}",
-                clock(*at)
+                "migration revision in {} changed at {}: {} → {}",
+                m.table,
+                clock(m.at),
+                m.from,
+                m.to
             ));
         }
         for r in notes.map(|n| n.relations.as_slice()).unwrap_or(&[]) {
