@@ -119,7 +119,14 @@ fn node_line(node: &Value) -> String {
     if let Some(j) = text(node, "Join Type").filter(|j| *j != "Inner") {
         line = format!("{line} ({j})");
     }
-    if let Some(i) = text(node, "Index Name") {
+    let index = text(node, "Index Name").or_else(|| {
+        // A Bitmap Heap Scan names its index in its Bitmap Index Scan child.
+        node.get("Plans")?
+            .as_array()?
+            .iter()
+            .find_map(|c| text(c, "Index Name"))
+    });
+    if let Some(i) = index {
         line.push_str(&format!(" using {i}"));
     }
     if let Some(r) = text(node, "Relation Name") {

@@ -101,10 +101,7 @@ impl PlansCollector {
             return true;
         };
         let onset = c.reason != Reason::Top && c.since.is_some_and(|s| s > captured);
-        let moved = t.captured_mean_ms > 0.0
-            && c.mean_ms > 0.0
-            && (c.mean_ms / t.captured_mean_ms >= 2.0 || c.mean_ms / t.captured_mean_ms <= 0.5);
-        onset || moved || captured.elapsed() >= self.settings.max_age.0
+        onset || moved(t, c) || captured.elapsed() >= self.settings.max_age.0
     }
 
     async fn poll(&mut self, cx: PollContext<'_>) -> CollectResult {
@@ -124,7 +121,11 @@ impl PlansCollector {
         for c in &candidates {
             if let Some(t) = self.tracked.get_mut(&c.queryid) {
                 t.plans.exec_ms_per_minute = c.exec_ms_per_minute;
-                refresh_mean(t, c);
+                // A statement whose speed moved 2× is explained again below; until then its
+                // new executions may run under a new plan and are not counted for the old one.
+                if !moved(t, c) {
+                    refresh_mean(t, c);
+                }
             }
         }
         for c in &candidates {
@@ -332,6 +333,21 @@ impl PlansCollector {
             }))),
         }
     }
+}
+
+/// Whether a statement's interval mean is 2× away from its mean under its current plan (or,
+/// before that is known, its mean when the plan was captured).
+fn moved(t: &Tracked, c: &Candidate) -> bool {
+    let usual = t
+        .plans
+        .plans
+        .last()
+        .and_then(|p| p.mean_ms)
+        .unwrap_or(t.captured_mean_ms);
+    t.captured.is_some()
+        && usual > 0.0
+        && c.mean_ms > 0.0
+        && !(0.5..2.0).contains(&(c.mean_ms / usual))
 }
 
 /// The current plan's mean so far, and the latest change's "after", from pgvitals' running

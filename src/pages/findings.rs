@@ -1,14 +1,92 @@
 //! `/findings`: every schema finding of every polled database, with what to do about it (JSON).
+//! An unindexed foreign key whose columns a statement's plan filters on sequentially (the plans
+//! collector suggested that index) carries the statements and their execution time per minute:
+//! what the missing index costs.
 
-use crate::detail::Report;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::detail::{Finding, PlansReport, Report};
 use crate::snapshot::Snapshot;
 
-use super::{per_database, Page};
+use super::Page;
+
+/// `fk_name (a, b)` → `[a, b]`.
+fn constraint_columns(constraint: &str) -> Vec<&str> {
+    constraint
+        .rsplit_once('(')
+        .map(|(_, cols)| cols.trim_end_matches(')').split(", ").collect())
+        .unwrap_or_default()
+}
+
+/// The statements whose suggested index starts with a column of the foreign key.
+fn costs(f: &Finding, plans: Option<&Arc<PlansReport>>) -> Vec<Value> {
+    let columns = constraint_columns(f.constraint.as_deref().unwrap_or(""));
+    let mut out = Vec::new();
+    for st in plans.map(|p| p.statements.as_slice()).unwrap_or(&[]) {
+        let serves = st.suggestions.iter().any(|s| {
+            s.schema == f.schema
+                && s.table == f.table
+                && s.columns
+                    .first()
+                    .is_some_and(|c| columns.contains(&c.as_str()))
+        });
+        if serves {
+            out.push(json!({
+                "queryid": st.queryid,
+                "exec_ms_per_minute": st.exec_ms_per_minute,
+                "detail": format!(
+                    "statement {} filters on {} with a sequential scan: this missing index costs {} of execution per minute",
+                    st.queryid,
+                    columns.join(", "),
+                    crate::template::humanize_duration(st.exec_ms_per_minute / 1000.0)
+                ),
+            }));
+        }
+    }
+    out
+}
 
 /// The page.
 pub fn page(snapshot: &Snapshot) -> Page {
-    per_database(snapshot, |r| match r {
-        Report::Findings(f) => Some(serde_json::json!({ "findings": f.findings })),
-        _ => None,
-    })
+    let entries = snapshot.entries();
+    let plans: HashMap<(&str, &str), &Arc<PlansReport>> = entries
+        .iter()
+        .filter_map(|(k, e)| match &e.report {
+            Some(Report::Plans(p)) => Some(((k.target.as_str(), k.database.as_str()), p)),
+            _ => None,
+        })
+        .collect();
+    let mut databases = Vec::new();
+    for (key, entry) in &entries {
+        let Some(Report::Findings(r)) = &entry.report else {
+            continue;
+        };
+        let plans = plans
+            .get(&(key.target.as_str(), key.database.as_str()))
+            .copied();
+        let findings: Vec<Value> = r
+            .findings
+            .iter()
+            .map(|f| {
+                let mut v = json!(f);
+                if f.kind == "unindexed_foreign_key" {
+                    let c = costs(f, plans);
+                    if !c.is_empty() {
+                        v["statements"] = json!(c);
+                    }
+                }
+                v
+            })
+            .collect();
+        databases.push(json!({
+            "target": key.target,
+            "database": key.database,
+            "polled_at": entry.polled_at_unix(),
+            "findings": findings,
+        }));
+    }
+    Page::json(&json!({ "databases": databases }))
 }
