@@ -1,5 +1,6 @@
 //! What the collectors of one target share: the statements collector posts which statements
-//! want a plan (slow, regressed, or among the busiest) with their latest figures; the plans
+//! want a plan (slow, regressed, or among the busiest) with their latest figures (kept ten
+//! minutes after their last posting); the plans
 //! collector of each polled database takes those of its database and captures plans within
 //! one budget per target (`plans.max_per_minute`, every EXPLAIN counted).
 //!
@@ -45,9 +46,14 @@ pub struct Candidate {
     pub exec_ms_per_minute: f64,
 }
 
+/// How long a statement stays a candidate after it was last posted: one that ran once (a
+/// nightly report) still gets its plan.
+const KEEP: std::time::Duration = std::time::Duration::from_secs(600);
+
 #[derive(Debug)]
 struct State {
-    by_database: HashMap<String, Vec<Candidate>>,
+    /// By database, then queryid: the latest posting and when it was.
+    by_database: HashMap<String, HashMap<i64, (Candidate, Instant)>>,
     tokens: f64,
     refilled: Instant,
 }
@@ -73,28 +79,40 @@ impl Board {
         }
     }
 
-    /// Replaces the candidates (statements collector, every poll), by database name, most
-    /// urgent first.
-    pub fn post(&self, mut by_database: HashMap<String, Vec<Candidate>>) {
-        for list in by_database.values_mut() {
-            list.sort_by(|a, b| {
-                a.reason
-                    .cmp(&b.reason)
-                    .then(b.exec_ms_per_minute.total_cmp(&a.exec_ms_per_minute))
-            });
+    /// Posts the candidates of an interval (statements collector, every poll), by database
+    /// name; those not posted again stay for ten minutes.
+    pub fn post(&self, by_database: HashMap<String, Vec<Candidate>>) {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap();
+        for (database, list) in by_database {
+            let known = s.by_database.entry(database).or_default();
+            for c in list {
+                known.insert(c.queryid, (c, now));
+            }
         }
-        self.state.lock().unwrap().by_database = by_database;
+        for known in s.by_database.values_mut() {
+            known.retain(|_, (_, at)| now.duration_since(*at) < KEEP);
+        }
+        s.by_database.retain(|_, known| !known.is_empty());
     }
 
     /// The candidates of one database, most urgent first.
     pub fn candidates(&self, database: &str) -> Vec<Candidate> {
-        self.state
+        let mut list: Vec<Candidate> = self
+            .state
             .lock()
             .unwrap()
             .by_database
             .get(database)
-            .cloned()
-            .unwrap_or_default()
+            .map(|known| known.values().map(|(c, _)| c.clone()).collect())
+            .unwrap_or_default();
+        list.sort_by(|a, b| {
+            a.reason
+                .cmp(&b.reason)
+                .then(b.exec_ms_per_minute.total_cmp(&a.exec_ms_per_minute))
+                .then(a.queryid.cmp(&b.queryid))
+        });
+        list
     }
 
     /// Takes one EXPLAIN from the budget; false when the minute's budget is spent.
@@ -145,6 +163,15 @@ mod tests {
         let order: Vec<i64> = b.candidates("app").iter().map(|c| c.queryid).collect();
         assert_eq!(order, [2, 3, 1]);
         assert!(b.candidates("other").is_empty());
+        // Posted again without 1: it stays (a statement that ran once still gets its plan).
+        b.post(HashMap::from([(
+            "app".to_string(),
+            vec![candidate(3, Reason::Slow, 5.0)],
+        )]));
+        let now = b.candidates("app");
+        let order: Vec<i64> = now.iter().map(|c| c.queryid).collect();
+        assert_eq!(order, [2, 3, 1]);
+        assert_eq!(now[1].reason, Reason::Slow, "the latest posting wins");
         assert!(b.take() && b.take() && b.take());
         assert!(!b.take(), "three per minute");
     }
