@@ -18,19 +18,28 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The application's report, slower than the 100 ms target on every run.
 const REPORT: &str = "SELECT count(*) AS analyses, pg_sleep(0.12) FROM sprint_analyses";
 
-/// queryids of the entries pg_stat_statements holds for pgvitals' own SQL (marked texts).
-async fn pgvitals_queryids(admin: &tokio_postgres::Client) -> HashSet<String> {
+/// The entries pg_stat_statements holds for pgvitals' own SQL (marked texts), as the labels
+/// pgvitals would give them. A statement pgvitals explains has
+/// an entry of its own nested under the EXPLAIN (toplevel false) with the application's queryid.
+async fn pgvitals_entries(admin: &tokio_postgres::Client) -> HashSet<Entry> {
     admin
         .query(
-            "SELECT DISTINCT queryid::text FROM pg_stat_statements WHERE query LIKE '/* pgvitals */%'",
+            "SELECT DISTINCT s.queryid::text, s.toplevel::text, d.datname::text, r.rolname::text
+             FROM pg_stat_statements s
+             JOIN pg_database d ON d.oid = s.dbid
+             JOIN pg_roles r ON r.oid = s.userid
+             WHERE s.query LIKE '/* pgvitals */%'",
             &[],
         )
         .await
         .unwrap()
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect()
 }
+
+/// An entry as its labels name it: queryid, toplevel, database, user.
+type Entry = (String, String, String, String);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_applications_statements_count_when_it_shares_the_monitoring_role() {
@@ -72,7 +81,7 @@ async fn the_applications_statements_count_when_it_shares_the_monitoring_role() 
     let mut changes = daemon.snapshot().subscribe();
     let report = loop {
         changes.borrow_and_update();
-        let doc = get_json(daemon.addr(), "/statements").await;
+        let doc = get_json(daemon.addr(), "/statements?window=last").await;
         if let Some(s) = report_of(&doc) {
             break s;
         }
@@ -122,32 +131,51 @@ async fn the_applications_statements_count_when_it_shares_the_monitoring_role() 
     // pgvitals' own entries (same role, marked text) are in neither /statements nor the
     // exposition, while pg_stat_statements does hold them.
     let admin = connect(&cluster.dsn("postgres", "postgres")).await;
-    let own = pgvitals_queryids(&admin).await;
+    let own = pgvitals_entries(&admin).await;
     assert!(
         own.len() >= 3,
         "pg_stat_statements holds pgvitals' marked statements: {own:?}"
     );
     let m = scrape(daemon.addr()).await;
-    let exported: HashSet<&str> = m
+    let label = |l: &std::collections::BTreeMap<String, String>, k: &str| {
+        l.get(k).cloned().unwrap_or_default()
+    };
+    let exported: HashSet<Entry> = m
         .all("pgvitals_statement_interval_calls", &[])
         .iter()
-        .filter_map(|(labels, _)| labels.get("queryid").map(String::as_str))
+        .filter(|(labels, _)| labels.get("queryid").is_some_and(|q| q != "other"))
+        .map(|(l, _)| {
+            (
+                label(l, "queryid"),
+                label(l, "toplevel"),
+                label(l, "database"),
+                label(l, "user"),
+            )
+        })
         .collect();
-    assert!(exported.contains(queryid.as_str()), "{exported:?}");
-    for id in &own {
+    assert!(
+        exported.iter().any(|(q, _, _, _)| *q == queryid),
+        "{exported:?}"
+    );
+    for entry in &own {
         assert!(
-            !exported.contains(id.as_str()),
-            "pgvitals' own statement {id} is exported"
+            !exported.contains(entry),
+            "pgvitals' own statement {entry:?} is exported"
         );
     }
-    let doc = get_json(daemon.addr(), "/statements").await;
+    let doc = get_json(daemon.addr(), "/statements?window=last").await;
     for s in doc["targets"][0]["interval"]["statements"]
         .as_array()
         .unwrap()
     {
-        let id = s["queryid"].as_str().unwrap();
+        let entry = (
+            s["queryid"].as_str().unwrap().to_string(),
+            s["toplevel"].to_string(),
+            s["database"].as_str().unwrap().to_string(),
+            s["user"].as_str().unwrap().to_string(),
+        );
         assert!(
-            !own.contains(id),
+            !own.contains(&entry),
             "pgvitals' own statement in /statements: {s:#}"
         );
         let text = s["query"].as_str().unwrap_or("");

@@ -340,7 +340,7 @@ async fn statements_endpoint_puts_the_slowest_first() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         changes.borrow_and_update();
-        let (status, body) = get(daemon.addr(), "/statements").await;
+        let (status, body) = get(daemon.addr(), "/statements?window=last").await;
         assert_eq!(status, 200);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         let first = &v["targets"][0]["interval"]["statements"][0];
@@ -355,7 +355,7 @@ async fn statements_endpoint_puts_the_slowest_first() {
             .unwrap_or_else(|_| panic!("pg_sleep statement never first: {body}"))
             .unwrap();
     }
-    let (_, text) = get(daemon.addr(), "/statements?format=text").await;
+    let (_, text) = get(daemon.addr(), "/statements?window=last&format=text").await;
     assert!(text.contains("target main: interval"), "{text}");
     daemon.shutdown().await;
 }

@@ -23,7 +23,9 @@
 //! monitoring role too. Every SQL text pgvitals sends starts with [`queries::MARKER`]; the
 //! monitoring role's entries not seen before are classified once by their text
 //! (`statements_own.sql`, run only when there are such entries), and those that are pgvitals'
-//! are dropped from every figure. Other roles' entries are never read for it.
+//! are dropped from every figure. Other roles' entries are classified when they make the top
+//! (their text is read then anyway), so a second pgvitals with a role of its own is left out
+//! too.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -98,8 +100,10 @@ pub struct StatementsCollector {
     /// Texts of the top statements by (dbid, queryid), and whether pg_stat_statements' is longer.
     texts: HashMap<(i64, i64), (String, bool)>,
     watch: Watch,
-    /// The monitoring role's entries by (dbid, queryid): true when the entry is pgvitals' own.
-    own: HashMap<(i64, i64), bool>,
+    /// Entries classified by their text, by (dbid, userid, queryid): true when the entry is
+    /// pgvitals' own. Every entry of the monitoring role is; of other roles (another pgvitals
+    /// with its own role), those that made the top.
+    own: HashMap<(i64, i64, i64), bool>,
 }
 
 impl StatementsCollector {
@@ -159,6 +163,47 @@ impl StatementsCollector {
             });
         }
         Ok(self.sql.as_ref().expect("just set"))
+    }
+
+    /// Reads the texts of the entries among `top` not read before (one query, only when there
+    /// are such); true when one of `top` turned out to be pgvitals' own.
+    async fn read_texts(
+        &mut self,
+        client: &tokio_postgres::Client,
+        text_sql: &str,
+        top: &[(EntryKey, Delta)],
+    ) -> Result<bool, tokio_postgres::Error> {
+        let missing: Vec<i64> = top
+            .iter()
+            .filter(|(k, _)| {
+                !self.texts.contains_key(&(k.dbid, k.queryid))
+                    || !self.own.contains_key(&(k.dbid, k.userid, k.queryid))
+            })
+            .map(|(k, _)| k.queryid)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if missing.is_empty() {
+            return Ok(false);
+        }
+        let len = i32::try_from(self.settings.text_length).unwrap_or(i32::MAX);
+        for row in client.query(text_sql, &[&missing, &len]).await? {
+            let (dbid, userid, queryid) = (
+                row.try_get("dbid")?,
+                row.try_get("userid")?,
+                row.try_get("queryid")?,
+            );
+            let text: String = row.try_get("query")?;
+            let own = text.starts_with(queries::MARKER);
+            self.own.insert((dbid, userid, queryid), own);
+            if !own {
+                self.texts
+                    .insert((dbid, queryid), (text, row.try_get("truncated")?));
+            }
+        }
+        Ok(top
+            .iter()
+            .any(|(k, _)| self.own.get(&(k.dbid, k.userid, k.queryid)) == Some(&true)))
     }
 
     async fn poll(&mut self, cx: PollContext<'_>) -> CollectResult {
@@ -244,7 +289,9 @@ impl StatementsCollector {
             if let Entry::Vacant(e) = self.users.entry(key.userid) {
                 e.insert(row.try_get(col::USER)?);
             }
-            if Some(key.userid) == role && !self.own.contains_key(&(key.dbid, key.queryid)) {
+            if Some(key.userid) == role
+                && !self.own.contains_key(&(key.dbid, key.userid, key.queryid))
+            {
                 unclassified.insert(key.queryid);
             }
             if let Some(delta) = self.baseline.observe(key, reading) {
@@ -256,14 +303,17 @@ impl StatementsCollector {
             let queryids: Vec<i64> = unclassified.into_iter().collect();
             for row in client.query(own_sql.as_str(), &[&role, &queryids]).await? {
                 self.own.insert(
-                    (row.try_get("dbid")?, row.try_get("queryid")?),
+                    (row.try_get("dbid")?, role, row.try_get("queryid")?),
                     row.try_get("own")?,
                 );
             }
         }
-        deltas.retain(|(k, _)| {
-            Some(k.userid) != role || self.own.get(&(k.dbid, k.queryid)) == Some(&false)
-        });
+        deltas.retain(
+            |(k, _)| match self.own.get(&(k.dbid, k.userid, k.queryid)) {
+                Some(own) => !own,
+                None => Some(k.userid) != role,
+            },
+        );
         let interval = self.prev_at.map(|t| now.duration_since(t).as_secs_f64());
         self.prev_at = Some(now);
         // Texts are kept for statements that made the top; once there are twice as many as
@@ -274,12 +324,24 @@ impl StatementsCollector {
             self.texts.retain(|id, _| present.contains(id));
         }
         if self.own.len() > tracked.max(64) {
-            let present: HashSet<(i64, i64)> =
-                self.baseline.keys().map(|k| (k.dbid, k.queryid)).collect();
+            let present: HashSet<(i64, i64, i64)> = self
+                .baseline
+                .keys()
+                .map(|k| (k.dbid, k.userid, k.queryid))
+                .collect();
             self.own.retain(|id, _| present.contains(id));
         }
 
         deltas.sort_by(|a, b| b.1.total_ms.total_cmp(&a.1.total_ms));
+        // The top statements' texts; an entry of another role whose text is pgvitals' (another
+        // pgvitals, its own role) leaves the top, and the next one moves up.
+        for _ in 0..4 {
+            let split = deltas.len().min(self.settings.top_n);
+            if !self.read_texts(client, &text_sql, &deltas[..split]).await? {
+                break;
+            }
+            deltas.retain(|(k, _)| self.own.get(&(k.dbid, k.userid, k.queryid)) != Some(&true));
+        }
         let split = deltas.len().min(self.settings.top_n);
         let (top, rest) = deltas.split_at(split);
         let mut other = Delta::default();
@@ -287,24 +349,6 @@ impl StatementsCollector {
             other.add(d);
         }
         self.other_cumulative.add(&other);
-
-        // Texts of top statements not seen before.
-        let missing: Vec<i64> = top
-            .iter()
-            .filter(|(k, _)| !self.texts.contains_key(&(k.dbid, k.queryid)))
-            .map(|(k, _)| k.queryid)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if !missing.is_empty() {
-            let len = i32::try_from(self.settings.text_length).unwrap_or(i32::MAX);
-            for row in client.query(text_sql.as_str(), &[&missing, &len]).await? {
-                self.texts.insert(
-                    (row.try_get("dbid")?, row.try_get("queryid")?),
-                    (row.try_get("query")?, row.try_get("truncated")?),
-                );
-            }
-        }
 
         let all = Mixture::new(
             deltas
