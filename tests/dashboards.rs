@@ -263,7 +263,8 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
              CREATE INDEX orders_total_b ON orders (total);
              CREATE TABLE audit (id int PRIMARY KEY, v int);
              INSERT INTO audit VALUES (1, 7), (2, 7);
-             ANALYZE;",
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO pgvitals_monitor;",
         )
         .await
         .unwrap();
@@ -291,11 +292,17 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
                 .prepare("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.id = $1")
                 .await
                 .unwrap();
+            // A filtered Seq Scan of a 20,000-row table: a plan with an index suggestion.
+            let s = app
+                .prepare("SELECT count(*), max(total) FROM orders WHERE customer_id = $1")
+                .await
+                .unwrap();
             while !stop.load(Ordering::Relaxed) {
                 let id = fastrand::i32(1..=2000);
                 app.query(&c, &[&id]).await.unwrap();
                 app.query(&o, &[&(id * 10)]).await.unwrap();
                 app.query(&j, &[&id]).await.unwrap();
+                app.query(&s, &[&id]).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
@@ -305,7 +312,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         cluster,
         "postgres",
         &format!(
-            "    databases: [{db}]\ncollectors:\n  connection: {{interval: 1s}}\n  statements: {{interval: 1s}}\n  indexes: {{interval: 1s, findings_interval: 1s, unused_index_min_age: 1ms}}\n  migrations: {{interval: 1s}}\n  table_sizes: {{interval: 1s}}\nalerts:\n  evaluation_interval: 1s\n  rules:\n    - alert: Watchdog\n      expr: 'pgvitals_up == 1'\n      severity: none\n      annotations: {{summary: 'Always firing while pgvitals reaches the target'}}\n"
+            "    databases: [{db}]\ncollectors:\n  connection: {{interval: 1s}}\n  statements: {{interval: 1s}}\n  indexes: {{interval: 1s, findings_interval: 1s, unused_index_min_age: 1ms}}\n  migrations: {{interval: 1s}}\n  table_sizes: {{interval: 1s}}\n  plans: {{interval: 1s, max_per_minute: 120}}\nalerts:\n  evaluation_interval: 1s\n  rules:\n    - alert: Watchdog\n      expr: 'pgvitals_up == 1'\n      severity: none\n      annotations: {{summary: 'Always firing while pgvitals reaches the target'}}\n"
         ),
     ))
     .await;
@@ -325,6 +332,10 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
                 .all("pgvitals_finding_unindexed_foreign_key", &shop)
                 .is_empty()
             && !m.all("pgvitals_table_total_bytes", &shop).is_empty()
+            && !m.all("pgvitals_statement_plan_info", &shop).is_empty()
+            && !m
+                .all("pgvitals_statement_index_suggestion", &shop)
+                .is_empty()
             && m.get(
                 "pgvitals_alerts",
                 &[("alertname", "Watchdog"), ("alertstate", "firing")],
