@@ -4,7 +4,9 @@
 //! - rendering an unchanged snapshot (what most scrapes cost);
 //! - the latency estimator over the interval moments of 5,000 statements;
 //! - interval deltas of 10,000 pg_stat_statements entries (a poll's reading after the baseline);
-//! - a scrape of 200 targets after one source published.
+//! - a scrape of 200 targets after one source published;
+//! - statement history: 24 hours of 15-second intervals of 50 statements per target, its
+//!   memory at 200 targets, and a 15-minute window summed over it.
 //!
 //! Each case runs for about a second after a warm-up and prints the mean time per iteration.
 //! Timing lives here, not in tests.
@@ -84,6 +86,7 @@ fn main() {
 
     scale_case();
     deltas_case();
+    history_case();
 
     let moments: Vec<Moments> = (0..5000)
         .map(|i| Moments {
@@ -226,4 +229,54 @@ fn deltas_case() {
         },
     );
     println!("  entries that ran in the last interval: {ran}");
+}
+
+/// 24 hours of one target's history: 50 statements running in every 15 s interval, plus
+/// `other`; the bytes its buckets take (× 200 targets), and the cost of adding an interval and
+/// of summing a 15-minute window (what `/statements` does per target).
+fn history_case() {
+    use pgvitals::figures::{Delta, Spread};
+    use pgvitals::history::{History, BUCKET_BYTES};
+    let delta = |i: u64| Delta {
+        spread: Spread {
+            n: 10.0,
+            mean: 1.0 + (i % 7) as f64,
+            m2: 3.0,
+        },
+        total_ms: 10.0 * (1.0 + (i % 7) as f64),
+        rows: 10.0,
+        hit: 100.0,
+        read: 1.0,
+        ..Delta::ZERO
+    };
+    let start: u64 = 1_800_000_000;
+    let mut h: History<u32> = History::new(100);
+    let intervals = 24 * 3600 / 15;
+    let t = Instant::now();
+    for i in 0..intervals {
+        let now = start + 15 * i;
+        for s in 0..51u32 {
+            h.add(&s, now, &delta(u64::from(s)));
+        }
+        h.expire(now);
+    }
+    let per_interval = t.elapsed() / intervals as u32;
+    let bytes = h.buckets() * BUCKET_BYTES;
+    println!(
+        "{:<55} {per_interval:>12.3?} per interval (51 statements)",
+        "history: add one interval"
+    );
+    println!(
+        "  24 h of history, 50 statements + other: {} statements, {} buckets, {:.0} KiB per target (bucket data), {:.1} MiB at 200 targets",
+        h.len(),
+        h.buckets(),
+        bytes as f64 / 1024.0,
+        bytes as f64 * 200.0 / (1024.0 * 1024.0)
+    );
+    let end = start + 15 * (intervals - 1);
+    bench("history: sum a 15-minute window of 51 statements", || {
+        for (_, st) in h.iter() {
+            std::hint::black_box(st.total(end, 900));
+        }
+    });
 }
