@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use crate::history::History;
+use crate::plan::{Plan, Relation};
 
 /// One poll's detail, by the page it feeds.
 #[derive(Debug, Clone)]
@@ -224,19 +225,13 @@ pub struct StatementPlans {
     pub exec_ms_per_minute: f64,
 }
 
-/// A captured plan.
+/// A captured plan: its shape and summary ([`crate::plan::Plan`]), the EXPLAIN output, and
+/// when and how it was read.
 #[derive(Debug, Clone, Serialize)]
 pub struct CapturedPlan {
-    /// Shape fingerprint.
-    pub fingerprint: String,
-    /// The costliest scan, one line.
-    pub summary: String,
-    /// Root total cost.
-    pub total_cost: f64,
-    /// The plan as an indented tree.
-    pub tree: String,
-    /// The tables it reads (`schema.table`).
-    pub relations: Vec<String>,
+    /// Fingerprint, summary, cost, tree, relations.
+    #[serde(flatten)]
+    pub plan: Plan,
     /// `EXPLAIN (FORMAT JSON)` output.
     pub json: String,
     /// Unix time it was captured.
@@ -279,10 +274,9 @@ pub struct PlanChange {
 /// An index that would serve a statement.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Suggestion {
-    /// Schema of the table.
-    pub schema: String,
-    /// The table.
-    pub table: String,
+    /// The table (`schema`, `table`).
+    #[serde(flatten)]
+    pub relation: Relation,
     /// Index columns, equality columns first.
     pub columns: Vec<String>,
     /// The statement to run.

@@ -26,13 +26,27 @@ pub struct Plan {
     pub relations: Vec<String>,
 }
 
+/// A table, by schema and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Relation {
+    /// Its schema.
+    pub schema: String,
+    /// Its name.
+    pub table: String,
+}
+
+impl Relation {
+    /// `schema.table`, quoted where PostgreSQL needs it.
+    pub fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table))
+    }
+}
+
 /// A sequential scan with a filter: where an index might help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeqScan {
-    /// Schema of the scanned table.
-    pub schema: String,
-    /// The table.
-    pub table: String,
+    /// The scanned table.
+    pub relation: Relation,
     /// Columns the filter compares with `=` (or `= ANY`), in the order they appear.
     pub equality: Vec<String>,
     /// Columns the filter compares with `<`, `<=`, `>` or `>=`.
@@ -198,8 +212,10 @@ fn walk(
                 let (equality, range) = compared_columns(f);
                 if !equality.is_empty() || !range.is_empty() {
                     scans.push(SeqScan {
-                        schema: text(node, "Schema").unwrap_or("public").to_string(),
-                        table: table.to_string(),
+                        relation: Relation {
+                            schema: text(node, "Schema").unwrap_or("public").to_string(),
+                            table: table.to_string(),
+                        },
                         equality,
                         range,
                         filter: strip_aliases(f),
@@ -451,7 +467,7 @@ mod tests {
             plan.tree
         );
         assert_eq!(scans.len(), 1);
-        assert_eq!(scans[0].table, "sprint_analyses");
+        assert_eq!(scans[0].relation.table, "sprint_analyses");
         assert_eq!(scans[0].equality, ["created_by"]);
         assert_eq!(scans[0].range, ["created_at"]);
     }

@@ -64,8 +64,8 @@ impl Evidence {
                 for st in &p.statements {
                     let n = self.note(&target, &st.queryid);
                     if let Some(plan) = &st.plan {
-                        n.plan = Some(plan.summary.clone());
-                        n.relations = plan.relations.clone();
+                        n.plan = Some(plan.plan.summary.clone());
+                        n.relations = plan.plan.relations.clone();
                         n.database = Some(key.database.clone());
                     }
                     n.suggestion = st.suggestions.first().map(|s| match s.cost_after {

@@ -193,16 +193,22 @@ impl PlansCollector {
         self.captured += 1;
         t.plans.error = None;
         t.captured = Some(Instant::now());
-        t.captured_mean_ms = c.mean_ms;
         let changed = t
             .plans
             .plan
             .as_ref()
-            .filter(|old| old.fingerprint != parsed.fingerprint)
-            .map(|old| old.summary.clone());
+            .filter(|old| old.plan.fingerprint != parsed.fingerprint)
+            .map(|old| old.plan.summary.clone());
         if let Some(from) = changed {
             t.changes += 1;
-            let before = t.plans.plans.last().and_then(|p| p.mean_ms);
+            // The mean counted under the old plan, or, before any was counted, the interval
+            // mean when it was captured.
+            let before = t
+                .plans
+                .plans
+                .last()
+                .and_then(|p| p.mean_ms)
+                .or((t.captured_mean_ms > 0.0).then_some(t.captured_mean_ms));
             t.plans.changes.push(PlanChange {
                 at: now,
                 from,
@@ -215,6 +221,7 @@ impl PlansCollector {
             }
             t.current_since = (c.calls_total, c.exec_ms_total);
         }
+        t.captured_mean_ms = c.mean_ms;
         match t
             .plans
             .plans
@@ -248,11 +255,7 @@ impl PlansCollector {
         refresh_mean(t, c);
         let cost = parsed.total_cost;
         t.plans.plan = Some(CapturedPlan {
-            fingerprint: parsed.fingerprint,
-            summary: parsed.summary,
-            total_cost: cost,
-            tree: parsed.tree,
-            relations: parsed.relations,
+            plan: parsed,
             json,
             captured_at: now,
             method,
@@ -303,18 +306,18 @@ impl PlansCollector {
                 info.samples.push(Sample {
                     labels: vec![
                         ("queryid", q.clone()),
-                        ("fingerprint", p.fingerprint.clone()),
-                        ("summary", p.summary.chars().take(160).collect()),
+                        ("fingerprint", p.plan.fingerprint.clone()),
+                        ("summary", p.plan.summary.chars().take(160).collect()),
                     ],
-                    value: p.total_cost,
+                    value: p.plan.total_cost,
                 });
             }
             for s in &t.plans.suggestions {
                 suggestion.samples.push(Sample {
                     labels: vec![
                         ("queryid", q.clone()),
-                        ("schema", s.schema.clone()),
-                        ("table", s.table.clone()),
+                        ("schema", s.relation.schema.clone()),
+                        ("table", s.relation.table.clone()),
                         ("columns", s.columns.join(",")),
                         ("verified", s.verified.to_string()),
                     ],
@@ -454,20 +457,13 @@ async fn explain(
         let json: String = row.try_get(0).map_err(|e| reason(&e))?;
         return Ok((json, "helper".into()));
     }
-    let timeout = settings.statement_timeout.0.as_millis();
+    let timeout = format!(
+        "SET LOCAL statement_timeout = {}",
+        settings.statement_timeout.0.as_millis()
+    );
     if setup.version >= 160000 {
-        simple(client, "BEGIN").await?;
-        let r = async {
-            simple(client, &format!("SET LOCAL statement_timeout = {timeout}")).await?;
-            simple(
-                client,
-                &format!("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) {q}"),
-            )
-            .await
-        }
-        .await;
-        simple(client, "ROLLBACK").await?;
-        let json = r?.into_iter().next().ok_or("EXPLAIN returned nothing")?;
+        let explain = format!("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) {q}");
+        let json = rolled_back(client, &[&timeout], &explain).await?;
         return Ok((json, "generic_plan".into()));
     }
     let name = format!("pgvitals_plan_{seq}");
@@ -478,25 +474,32 @@ async fn explain(
     } else {
         format!("({})", vec!["NULL"; n].join(", "))
     };
-    let r = async {
-        simple(client, "BEGIN").await?;
-        let r = async {
-            simple(client, &format!("SET LOCAL statement_timeout = {timeout}")).await?;
-            simple(client, "SET LOCAL plan_cache_mode = force_generic_plan").await?;
-            simple(
-                client,
-                &format!("EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {name}{args}"),
-            )
-            .await
-        }
-        .await;
-        simple(client, "ROLLBACK").await?;
-        r
-    }
+    let explain = format!("EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {name}{args}");
+    let r = rolled_back(
+        client,
+        &[&timeout, "SET LOCAL plan_cache_mode = force_generic_plan"],
+        &explain,
+    )
     .await;
     simple(client, &format!("DEALLOCATE {name}")).await?;
-    let json = r?.into_iter().next().ok_or("EXPLAIN returned nothing")?;
-    Ok((json, "prepare".into()))
+    Ok((r?, "prepare".into()))
+}
+
+/// Runs `explain` in a transaction, after `settings` (`SET LOCAL …`), and rolls it back;
+/// returns the plan.
+async fn rolled_back(client: &Client, settings: &[&str], explain: &str) -> Result<String, String> {
+    simple(client, "BEGIN").await?;
+    let r = async {
+        for s in settings {
+            simple(client, s).await?;
+        }
+        simple(client, explain).await
+    }
+    .await;
+    simple(client, "ROLLBACK").await?;
+    r?.into_iter()
+        .next()
+        .ok_or_else(|| "EXPLAIN returned nothing".to_string())
 }
 
 /// Index suggestions for the filtered sequential scans of a plan, checked with hypopg when
@@ -517,7 +520,7 @@ async fn suggest(
     }
     let names: Vec<String> = scans
         .iter()
-        .map(|s| format!("{}.{}", s.schema, s.table))
+        .map(|s| format!("{}.{}", s.relation.schema, s.relation.table))
         .collect();
     let Ok(rows) = client
         .query(
@@ -531,8 +534,8 @@ async fn suggest(
     let mut out = Vec::new();
     for scan in scans {
         let Some(row) = rows.iter().find(|r| {
-            r.get::<_, String>("schema") == scan.schema
-                && r.get::<_, String>("table_name") == scan.table
+            r.get::<_, String>("schema") == scan.relation.schema
+                && r.get::<_, String>("table_name") == scan.relation.table
         }) else {
             continue;
         };
@@ -555,11 +558,11 @@ async fn suggest(
             || leading.contains(&cols[0])
             || out
                 .iter()
-                .any(|s: &Suggestion| s.table == scan.table && s.columns == cols)
+                .any(|s: &Suggestion| s.relation == scan.relation && s.columns == cols)
         {
             continue;
         }
-        let target = format!("{}.{}", quote_ident(&scan.schema), quote_ident(&scan.table));
+        let target = scan.relation.quoted();
         let list = cols
             .iter()
             .map(|c| quote_ident(c))
@@ -567,8 +570,7 @@ async fn suggest(
             .join(", ");
         let ddl = format!("CREATE INDEX CONCURRENTLY ON {target} ({list});");
         let mut s = Suggestion {
-            schema: scan.schema.clone(),
-            table: scan.table.clone(),
+            relation: scan.relation.clone(),
             columns: cols.clone(),
             ddl,
             verified: false,

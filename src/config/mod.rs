@@ -246,29 +246,28 @@ impl Config {
         }
         self.validate_alerts().map_err(|(key, msg)| err(key, msg))?;
         self.web.validate().map_err(|(key, msg)| err(key, msg))?;
-        if self.collectors.statements.top_n == 0 {
-            return Err(err(
-                "collectors.statements.top_n".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        if self.collectors.table_sizes.top_n == 0 {
-            return Err(err(
-                "collectors.table_sizes.top_n".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        if self.collectors.statements.history_statements == 0 {
-            return Err(err(
-                "collectors.statements.history_statements".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        if self.collectors.plans.max_per_minute == 0 {
-            return Err(err(
-                "collectors.plans.max_per_minute".into(),
-                "must be at least 1 (turn plans off with `enabled: false`)".into(),
-            ));
+        let c = &self.collectors;
+        for (key, value, hint) in [
+            ("collectors.statements.top_n", c.statements.top_n, ""),
+            (
+                "collectors.table_sizes.top_n",
+                c.table_sizes.top_n as usize,
+                "",
+            ),
+            (
+                "collectors.statements.history_statements",
+                c.statements.history_statements,
+                "",
+            ),
+            (
+                "collectors.plans.max_per_minute",
+                c.plans.max_per_minute as usize,
+                " (turn plans off with `enabled: false`)",
+            ),
+        ] {
+            if value == 0 {
+                return Err(err(key.into(), format!("must be at least 1{hint}")));
+            }
         }
         if self.thresholds.query_regression.factor <= 1.0 {
             return Err(err(

@@ -27,8 +27,8 @@ fn costs(f: &Finding, plans: Option<&Arc<PlansReport>>) -> Vec<Value> {
     let mut out = Vec::new();
     for st in plans.map(|p| p.statements.as_slice()).unwrap_or(&[]) {
         let serves = st.suggestions.iter().any(|s| {
-            s.schema == f.schema
-                && s.table == f.table
+            s.relation.schema == f.schema
+                && s.relation.table == f.table
                 && s.columns
                     .first()
                     .is_some_and(|c| columns.contains(&c.as_str()))

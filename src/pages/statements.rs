@@ -160,6 +160,23 @@ fn last(targets: &[(String, f64, Arc<StatementsReport>)], query: &str) -> Page {
     }))
 }
 
+/// A query text on one line, at most 120 characters, for the text tables.
+fn one_line(query: Option<&str>) -> String {
+    query
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(120)
+        .collect()
+}
+
+/// A string field of a JSON object, or "".
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
 fn num(v: &Value, key: &str, digits: usize) -> String {
     v[key]
         .as_f64()
@@ -167,14 +184,8 @@ fn num(v: &Value, key: &str, digits: usize) -> String {
 }
 
 fn window_text(t: &Value) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "target {}: last {} (by {})",
-        t["target"].as_str().unwrap_or(""),
-        t["window"].as_str().unwrap_or(""),
-        t["order"].as_str().unwrap_or("")
-    );
+    let [target, window, order] = ["target", "window", "order"].map(|k| text(t, k));
+    let mut out = format!("target {target}: last {window} (by {order})\n");
     let _ = writeln!(
         out,
         "{:>20} {:>10} {:>12} {:>10} {:>10} {:>10}  {:<16} {:<16} query",
@@ -185,26 +196,18 @@ fn window_text(t: &Value) -> String {
         .iter()
         .chain(t["other"].as_object().map(|_| &t["other"]))
     {
-        let query: String = s["query"]
-            .as_str()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .take(120)
-            .collect();
+        let query = one_line(s["query"].as_str());
         let _ = writeln!(
             out,
             "{:>20} {:>10} {:>12} {:>10} {:>10} {:>10}  {:<16} {:<16} {}",
-            s["queryid"].as_str().unwrap_or(""),
+            text(s, "queryid"),
             num(s, "calls", 0),
             num(s, "total_ms", 1),
             num(s, "mean_ms", 2),
             num(s, "p95_ms", 2),
             num(s, "exec_ms_per_minute", 1),
-            s["database"].as_str().unwrap_or(""),
-            s["user"].as_str().unwrap_or(""),
+            text(s, "database"),
+            text(s, "user"),
             query
         );
     }
@@ -327,16 +330,10 @@ fn plans_of(
 }
 
 fn statement_text(v: &Value) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "statement {} on {}/{} (user {}), last {}",
-        v["queryid"].as_str().unwrap_or(""),
-        v["target"].as_str().unwrap_or(""),
-        v["database"].as_str().unwrap_or(""),
-        v["user"].as_str().unwrap_or(""),
-        v["window"].as_str().unwrap_or("")
-    );
+    let [queryid, target, database, user, window] =
+        ["queryid", "target", "database", "user", "window"].map(|k| text(v, k));
+    let mut out =
+        format!("statement {queryid} on {target}/{database} (user {user}), last {window}\n");
     let _ = writeln!(
         out,
         "{}\n",
@@ -386,8 +383,8 @@ fn statement_text(v: &Value) -> String {
             out,
             "plan changed at {}: {} → {} (mean {} → {} ms)",
             num(c, "at", 0),
-            c["from"].as_str().unwrap_or(""),
-            c["to"].as_str().unwrap_or(""),
+            text(c, "from"),
+            text(c, "to"),
             num(c, "mean_before_ms", 2),
             num(c, "mean_after_ms", 2)
         );
@@ -396,8 +393,8 @@ fn statement_text(v: &Value) -> String {
         let _ = writeln!(
             out,
             "suggestion: {}\n  {}",
-            s["ddl"].as_str().unwrap_or(""),
-            s["detail"].as_str().unwrap_or("")
+            text(s, "ddl"),
+            text(s, "detail")
         );
     }
     out
@@ -435,16 +432,7 @@ pub fn render_text(target: &str, r: &StatementsReport) -> String {
         "user"
     );
     for s in r.statements.iter().chain(r.other.iter()) {
-        let query: String = s
-            .query
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .take(120)
-            .collect();
+        let query = one_line(s.query.as_deref());
         let _ = writeln!(
             out,
             "{:>20} {:>10} {:>12.1} {:>10.2} {:>10.2} {:>10} {:>10} {:>6}  {:<16} {:<16} {}",
