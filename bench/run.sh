@@ -61,7 +61,7 @@ YAML
       echo "listen: \"127.0.0.1:$port\""
       echo "targets: [{name: bench, dsn: \"$dsn\"}]"
       echo "collectors:"
-      for o in connection statements indexes table_sizes; do
+      for o in connection statements indexes table_sizes plans; do
         if [ "$o" = "$c" ]; then echo "  $o: { interval: 1s }"; else echo "  $o: { enabled: false }"; fi
       done
     } > "$out/pgvitals-$size-$c.yaml"

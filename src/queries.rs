@@ -6,10 +6,54 @@
 //! checks that header against the table below. The variant is picked from `server_version_num`,
 //! read when the connection probe connects.
 
-/// The comment every SQL text pgvitals sends starts with. pg_stat_statements keeps it in the
-/// entry's text, which is how the statements collector tells pgvitals' own entries from the
-/// application's when both use one role.
+/// The comment in every SQL text pgvitals sends, right after the statement's first word
+/// (`SELECT /* pgvitals */ …`). pg_stat_statements keeps it in the entry's text, which is how
+/// the statements collector tells pgvitals' own entries from the application's when both use
+/// one role. Inside the statement, not before it: PostgreSQL 18 stores a statement's text from
+/// its first token, without the comments that precede it.
 pub const MARKER: &str = "/* pgvitals */";
+
+/// Where a statement starts in `sql`: after leading whitespace, `--` lines and `/* */` comments.
+fn statement_start(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if sql[i..].starts_with("--") {
+            i = sql[i..].find('\n').map_or(b.len(), |n| i + n);
+        } else if sql[i..].starts_with("/*") {
+            i = sql[i..].find("*/").map_or(b.len(), |n| i + n + 2);
+        } else {
+            return i;
+        }
+    }
+}
+
+/// Where the first word of the statement in `sql` ends.
+fn first_word_end(sql: &str) -> usize {
+    let i = statement_start(sql);
+    sql[i..]
+        .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .map_or(sql.len(), |n| i + n)
+}
+
+/// `sql` with [`MARKER`] after the first word of its statement (leading comments and blank
+/// lines skipped).
+pub fn mark(sql: &str) -> String {
+    let end = first_word_end(sql);
+    format!("{} {MARKER}{}", &sql[..end], &sql[end..])
+}
+
+/// Whether a statement's text, as pg_stat_statements keeps it (with or without the comments
+/// before it), is one pgvitals sent: the marker right after its first word.
+pub fn is_marked(text: &str) -> bool {
+    let end = first_word_end(text);
+    text[end..].starts_with(&format!(" {MARKER}"))
+}
+
+use std::collections::HashMap;
 
 /// Oldest PostgreSQL pgvitals supports, as `server_version_num`.
 pub const MIN_SERVER_VERSION: i32 = 130000;
@@ -21,8 +65,22 @@ pub struct Variant {
     pub min_version: i32,
     /// File name under `queries/`.
     pub file: &'static str,
-    /// The SQL text, [`MARKER`] first.
-    pub sql: &'static str,
+    /// The file's text.
+    pub text: &'static str,
+}
+
+impl Variant {
+    /// The SQL to send: the file's text with [`MARKER`] after the statement's first word (made
+    /// once per file).
+    pub fn sql(&self) -> &'static str {
+        static MARKED: std::sync::Mutex<Option<HashMap<&'static str, &'static str>>> =
+            std::sync::Mutex::new(None);
+        let mut marked = MARKED.lock().unwrap_or_else(|e| e.into_inner());
+        marked
+            .get_or_insert_with(HashMap::new)
+            .entry(self.file)
+            .or_insert_with(|| Box::leak(mark(self.text).into_boxed_str()))
+    }
 }
 
 /// A named query with its version variants, ordered by `min_version`.
@@ -59,7 +117,7 @@ impl Query {
 
     /// The SQL text that serves `server_version_num`.
     pub fn sql(&self, server_version_num: i32) -> Result<&'static str, UnsupportedVersion> {
-        self.variant(server_version_num).map(|v| v.sql)
+        self.variant(server_version_num).map(|v| v.sql())
     }
 }
 
@@ -71,7 +129,7 @@ macro_rules! query {
             variants: &[$(Variant {
                 min_version: $min,
                 file: $file,
-                sql: concat!("/* pgvitals */\n", include_str!(concat!("../queries/", $file))),
+                text: include_str!(concat!("../queries/", $file)),
             }),+],
         };
     };
@@ -186,7 +244,7 @@ mod tests {
 
     /// Parses `-- serves: PostgreSQL 13+` / `-- serves: PostgreSQL 13-16` into majors.
     fn served_majors(sql: &str) -> (i32, Option<i32>) {
-        let first = sql.lines().nth(1).unwrap_or("");
+        let first = sql.lines().next().unwrap_or("");
         let range = first
             .strip_prefix("-- serves: PostgreSQL ")
             .unwrap_or_else(|| panic!("first line must be `-- serves: PostgreSQL …`: {first}"));
@@ -203,12 +261,37 @@ mod tests {
     }
 
     #[test]
-    fn every_query_starts_with_the_marker() {
+    fn every_query_is_marked_after_its_first_word() {
         for q in ALL {
             for v in q.variants {
-                assert!(v.sql.starts_with(MARKER), "{}", v.file);
+                let sql = v.sql();
+                assert!(is_marked(sql), "{}: {sql}", v.file);
+                let statement = sql.lines().find(|l| !l.starts_with("--")).unwrap();
+                assert!(
+                    statement.starts_with("SELECT /* pgvitals */ ")
+                        || statement.starts_with("WITH /* pgvitals */ "),
+                    "{}: {statement}",
+                    v.file
+                );
             }
         }
+        assert_eq!(
+            mark("  -- a\n/* b */ BEGIN"),
+            "  -- a\n/* b */ BEGIN /* pgvitals */"
+        );
+        assert_eq!(mark("SET LOCAL x = 1"), "SET /* pgvitals */ LOCAL x = 1");
+        assert!(is_marked("SELECT /* pgvitals */ count(*) FROM pg_class"));
+        assert!(
+            is_marked("-- header\n-- more\nSELECT /* pgvitals */ 1"),
+            "PostgreSQL 13-17 keep leading comments"
+        );
+        assert!(!is_marked(
+            "SELECT count(*) FROM t WHERE note = '/* pgvitals */'"
+        ));
+        assert!(
+            !is_marked("/* pgvitals */ SELECT 1"),
+            "before the statement PostgreSQL 18 drops it"
+        );
     }
 
     #[test]
@@ -220,7 +303,7 @@ mod tests {
                     .variants
                     .iter()
                     .filter(|v| {
-                        let (min, max) = served_majors(v.sql);
+                        let (min, max) = served_majors(v.text);
                         min <= major && max.is_none_or(|m| major <= m)
                     })
                     .collect();
@@ -235,7 +318,7 @@ mod tests {
     fn headers_agree_with_the_variant_table() {
         for q in ALL {
             for (i, v) in q.variants.iter().enumerate() {
-                let (min, max) = served_majors(v.sql);
+                let (min, max) = served_majors(v.text);
                 assert_eq!(min * 10000, v.min_version, "{}", v.file);
                 let next = q.variants.get(i + 1).map(|n| n.min_version / 10000 - 1);
                 assert_eq!(

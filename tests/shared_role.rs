@@ -22,18 +22,26 @@ const REPORT: &str = "SELECT count(*) AS analyses, pg_sleep(0.12) FROM sprint_an
 /// pgvitals would give them. A statement pgvitals explains has
 /// an entry of its own nested under the EXPLAIN (toplevel false) with the application's queryid.
 async fn pgvitals_entries(admin: &tokio_postgres::Client) -> HashSet<Entry> {
+    // PostgreSQL 13's pg_stat_statements has no toplevel: every entry is top level.
+    let toplevel = if server_version(admin).await >= 140000 {
+        "s.toplevel::text"
+    } else {
+        "'true'"
+    };
     admin
         .query(
-            "SELECT DISTINCT s.queryid::text, s.toplevel::text, d.datname::text, r.rolname::text
-             FROM pg_stat_statements s
-             JOIN pg_database d ON d.oid = s.dbid
-             JOIN pg_roles r ON r.oid = s.userid
-             WHERE s.query LIKE '/* pgvitals */%'",
+            &format!(
+                "SELECT s.queryid::text, {toplevel}, d.datname::text, r.rolname::text, s.query
+                 FROM pg_stat_statements s
+                 JOIN pg_database d ON d.oid = s.dbid
+                 JOIN pg_roles r ON r.oid = s.userid"
+            ),
             &[],
         )
         .await
         .unwrap()
         .iter()
+        .filter(|r| pgvitals::queries::is_marked(r.get(4)))
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect()
 }

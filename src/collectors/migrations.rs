@@ -537,7 +537,7 @@ mod tests {
             success_column: None,
         };
         assert!(version_sql(&alembic).ends_with(
-            "SELECT \"version_num\"::text AS revision FROM \"alembic_version\"   LIMIT 1\n"
+            "SELECT /* pgvitals */ \"version_num\"::text AS revision FROM \"alembic_version\"   LIMIT 1\n"
         ));
         let flyway = VersionTable {
             table: "app.flyway_schema_history".into(),

@@ -37,7 +37,7 @@ use crate::detail::{
 };
 use crate::metrics::{Family, Sample};
 use crate::plan::{self, quote_ident};
-use crate::queries::{self, MARKER};
+use crate::queries;
 
 /// Statements whose plans one database keeps, at most.
 const TRACKED: usize = 200;
@@ -403,7 +403,7 @@ fn reason(e: &tokio_postgres::Error) -> String {
 }
 
 async fn simple(client: &Client, sql: &str) -> Result<Vec<String>, String> {
-    let text = format!("{MARKER} {sql}");
+    let text = queries::mark(sql);
     let messages = client.simple_query(&text).await.map_err(|e| reason(&e))?;
     Ok(messages
         .into_iter()
@@ -448,10 +448,7 @@ async fn explain(
     let q = query.trim().trim_end_matches(';');
     if setup.helper {
         let row = client
-            .query_one(
-                &format!("{MARKER} SELECT pgvitals.explain_generic($1)"),
-                &[&q],
-            )
+            .query_one(&queries::mark("SELECT pgvitals.explain_generic($1)"), &[&q])
             .await
             .map_err(|e| reason(&e))?;
         let json: String = row.try_get(0).map_err(|e| reason(&e))?;
@@ -634,7 +631,9 @@ async fn hypothetical(
     let hypo = quote_ident(schema);
     let row = client
         .query_one(
-            &format!("{MARKER} SELECT indexrelid::int8 FROM {hypo}.hypopg_create_index($1)"),
+            &queries::mark(&format!(
+                "SELECT indexrelid::int8 FROM {hypo}.hypopg_create_index($1)"
+            )),
             &[&format!("CREATE INDEX ON {target} ({list})")],
         )
         .await
@@ -642,7 +641,7 @@ async fn hypothetical(
     let oid: i64 = row.get(0);
     let result = explain(client, setup, query, seq + 1_000_000, settings).await;
     client
-        .simple_query(&format!("{MARKER} SELECT {hypo}.hypopg_reset()"))
+        .simple_query(&queries::mark(&format!("SELECT {hypo}.hypopg_reset()")))
         .await
         .map_err(|e| reason(&e))?;
     let (json, _) = result?;

@@ -20,7 +20,7 @@
 //! the overall p95/p99; each top statement gets its own estimated p95.
 //!
 //! **pgvitals' own statements** are left out, nobody else's: the application may use the
-//! monitoring role too. Every SQL text pgvitals sends starts with [`queries::MARKER`]; the
+//! monitoring role too. Every SQL text pgvitals sends carries [`queries::MARKER`]; the
 //! monitoring role's entries not seen before are classified once by their text
 //! (`statements_own.sql`, run only when there are such entries), and those that are pgvitals'
 //! are dropped from every figure. Other roles' entries are classified when they make the top
@@ -194,7 +194,7 @@ impl StatementsCollector {
                 row.try_get("queryid")?,
             );
             let text: String = row.try_get("query")?;
-            let own = text.starts_with(queries::MARKER);
+            let own = queries::is_marked(&text);
             self.own.insert((dbid, userid, queryid), own);
             if !own {
                 self.texts
@@ -302,10 +302,11 @@ impl StatementsCollector {
         if let (Some(role), false) = (role, unclassified.is_empty()) {
             let queryids: Vec<i64> = unclassified.into_iter().collect();
             for row in client.query(own_sql.as_str(), &[&role, &queryids]).await? {
-                self.own.insert(
-                    (row.try_get("dbid")?, role, row.try_get("queryid")?),
-                    row.try_get("own")?,
-                );
+                let own = queries::is_marked(row.try_get("head")?);
+                *self
+                    .own
+                    .entry((row.try_get("dbid")?, role, row.try_get("queryid")?))
+                    .or_default() |= own;
             }
         }
         deltas.retain(
