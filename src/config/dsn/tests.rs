@@ -99,9 +99,11 @@ fn keyword_form_errors_name_the_problem_like_libpq() {
     assert_eq!(e.at, 13);
     // A quoted value whose last character is an escaping backslash never ends.
     assert!(err(r"user='a\'").message.contains("unterminated"));
+    // The whole message, the DSN it quotes included.
+    let e = parse_dsn("host=db port").unwrap_err();
     assert_eq!(
-        parse_dsn("host=db port").unwrap_err(),
-        "invalid DSN `host=db port`: missing \"=\" after \"port\" (at character 9)"
+        e,
+        r#"invalid DSN `host=db port`: missing "=" after "port" (at character 9)"#
     );
 }
 
