@@ -14,3 +14,8 @@ pub fn unix(t: SystemTime) -> f64 {
 pub fn now() -> f64 {
     unix(SystemTime::now())
 }
+
+/// `t` as RFC 3339 with milliseconds (`2026-12-06T21:14:05.123Z`), as Prometheus' API writes it.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}

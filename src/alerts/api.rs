@@ -11,10 +11,7 @@ use serde_json::{json, Value};
 use super::engine::{Alert, Engine};
 use crate::metrics::write_label_value;
 
-/// An RFC 3339 timestamp, as Prometheus' API writes them.
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
+use crate::clock::rfc3339;
 
 /// A float the way Prometheus' API writes alert values (Go's `strconv.FormatFloat(v, 'e', -1, 64)`).
 pub fn value_string(v: f64) -> String {

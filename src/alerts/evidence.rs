@@ -157,5 +157,5 @@ impl Evidence {
 
 /// Unix seconds as `2026-12-06T21:14:05Z`.
 fn clock(t: f64) -> String {
-    super::api::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0)))
+    crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0)))
 }

@@ -25,8 +25,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use super::api::rfc3339;
 use super::engine::{Alert, Engine, Labels};
+use crate::clock::rfc3339;
 use crate::config::{read_secret_file, Config, TlsClientConfig};
 use crate::telemetry::{Labeled, Telemetry};
 

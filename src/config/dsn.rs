@@ -8,6 +8,7 @@ mod params;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod values;
 
 pub use params::*;
 pub use tls::*;

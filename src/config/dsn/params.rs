@@ -3,13 +3,13 @@
 //! the reason; any other keyword is refused as libpq refuses it. Values are checked after the
 //! last of a repeated keyword has won, as libpq does.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use tokio_postgres::config::{ChannelBinding, LoadBalanceHosts};
 
 use super::tls::tls;
+use super::values::{invalid, Values};
 use super::{is_space, mask_dsn, scan, scrub, Param, SslMode, TlsSettings};
 
 /// Every keyword of libpq 13–18 (`PQconninfoOptions`), and `requiressl`, which libpq still
@@ -136,25 +136,6 @@ fn int_param(key: &str, value: &str) -> Result<i32, String> {
         .map_err(|_| format!("invalid integer value \"{value}\" for connection option \"{key}\""))
 }
 
-/// The DSN's parameters, the last of a repeated keyword having won.
-#[derive(Default)]
-pub(super) struct Values(BTreeMap<&'static str, String>);
-
-impl Values {
-    pub(super) fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
-    }
-
-    /// Set and not empty (libpq reads an empty host, port, user, … as not set).
-    pub(super) fn given(&self, key: &str) -> Option<&str> {
-        self.get(key).filter(|v| !v.is_empty())
-    }
-}
-
-pub(super) fn invalid(key: &str, value: &str) -> String {
-    format!("invalid {key} value: \"{value}\"")
-}
-
 /// Reads a DSN in either form. The error shows the DSN masked and says what is wrong with it:
 /// the keyword and why, or, for a DSN that does not scan, what and where.
 pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
@@ -193,7 +174,7 @@ fn read(dsn: &str) -> Result<Dsn, String> {
                 format!("invalid connection option \"{key}\"")
             });
         };
-        values.0.insert(known, value);
+        values.insert(known, value);
     }
     if let Some(e) = scanned.error {
         let at = dsn[..e.at].chars().count() + 1;
@@ -206,7 +187,7 @@ fn build(values: &Values) -> Result<Dsn, String> {
     let get = |k: &str| values.get(k);
     let given = |k: &str| values.given(k);
     for (key, why) in REFUSED {
-        if values.0.contains_key(key) {
+        if values.get(key).is_some() {
             return Err(format!("`{key}`: {why}"));
         }
     }

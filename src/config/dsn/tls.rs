@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::params::{invalid, Values};
+use super::values::{invalid, Values};
 
 /// libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
