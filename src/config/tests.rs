@@ -24,12 +24,20 @@ fn defaults_match_the_team_standards() {
     assert_eq!(t.databases, Databases::FromDsn);
 }
 
+/// The error of `text`, which must be on `line`.
+fn error_on_line(text: &str, line: usize) -> ConfigError {
+    let e = parse(text).unwrap_err();
+    assert_eq!(e.line, Some(line), "{e}");
+    e
+}
+
 #[test]
 fn unknown_key_names_file_line_column_and_key() {
-    let text = "listen: 127.0.0.1:1\ntargets:\n  - name: a\n    dns: x\n";
-    let e = parse(text).unwrap_err();
+    let e = error_on_line(
+        "listen: 127.0.0.1:1\ntargets:\n  - name: a\n    dns: x\n",
+        4,
+    );
     assert_eq!(e.file, "test.yaml");
-    assert_eq!(e.line, Some(4), "{e}");
     assert_eq!(e.column, Some(5), "{e}");
     assert_eq!(e.key, "targets[0].dns", "{e}");
     assert!(e.message.contains("unknown field `dns`"), "{e}");
@@ -160,9 +168,7 @@ fn a_second_document_is_located() {
 #[test]
 fn semantic_errors_are_located_too() {
     let text = "targets:\n  - name: a\n    dsn: host=x\n  - name: a\n    dsn: host=y\n";
-    let e = parse(text).unwrap_err();
-    assert_eq!(e.key, "targets[1].name");
-    assert_eq!(e.line, Some(4), "{e}");
+    assert_eq!(error_on_line(text, 4).key, "targets[1].name");
     let text = "targets:\n  - name: a\n    dsn: host=x\nthresholds:\n  index_hit_ratio: 90\n";
     let e = parse(text).unwrap_err();
     assert_eq!(e.key, "thresholds.index_hit_ratio");
