@@ -27,8 +27,9 @@ read -r entries calls ms < <(sql -d bench -F ' ' -c "
   select count(*), coalesce(sum(s.calls), 0), round(coalesce(sum(s.total_exec_time), 0)::numeric, 1)
   from pg_stat_statements s join pg_roles r on r.oid = s.userid
   where r.rolname = 'monitor'
-    and s.query ~ '^/\* pgvitals \*/ (EXPLAIN|PREPARE|DEALLOCATE|BEGIN|SET LOCAL|ROLLBACK|SELECT .*hypopg)'")
+    and (s.query ~ '^(EXPLAIN|PREPARE|DEALLOCATE|BEGIN|SET|ROLLBACK) /\* pgvitals \*/'
+         or s.query ~ '^SELECT /\* pgvitals \*/ .*hypopg')")
 awk -v m="$elapsed" -v c="$captured" -v f="$failed" -v s="$suggestions" -v e="$entries" -v n="$calls" -v ms="$ms" 'BEGIN {
   printf "large fixture, %.1f min: plans captured %d, failed %d (%.1f per minute); suggestions exported %d\n", m/60, c, f, (c+f)*60/m, s
-  printf "plan capture DB time: %.1f ms in %d statements (%d entries) = %.1f ms per minute, %.2f ms per plan\n", ms, n, e, ms*60/m, (c+f) > 0 ? ms/(c+f) : 0
+  printf "plan capture DB time: %.1f ms in %d statements (%d entries) = %.1f ms per minute, %.2f ms per plan\n", ms, n, e, ms*60/m, ((c+f) > 0 ? ms/(c+f) : 0)
 }'
