@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::detail::{PlansReport, Report, StatementKey, StatementsReport};
-use crate::history::{Bucket, COARSE_SECONDS, FINE_BUCKETS, FINE_SECONDS};
+use crate::history::{Bucket, COARSE_SECONDS, FINE_SECONDS};
 use crate::latency;
 use crate::snapshot::Snapshot;
 
@@ -235,7 +235,7 @@ pub fn statement(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Opti
             if best.as_ref().is_some_and(|(t, _)| *t >= total.total_ms) {
                 continue;
             }
-            let (width, buckets) = st.window(now, seconds.max(FINE_SECONDS * FINE_BUCKETS.min(15)));
+            let (width, buckets) = st.window(now, seconds.max(15 * FINE_SECONDS));
             let history: Vec<Value> = buckets
                 .iter()
                 .map(|b| {
@@ -263,7 +263,7 @@ pub fn statement(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Opti
                     "factor": r.regression_factor,
                 }))
             });
-            let plans = plans_of(&entries, &key.target, &k.database, queryid);
+            let plans = plans_of(&entries, &key.target, &k.database);
             let mut v = summed(k, st.text.as_ref(), &total, seconds);
             let o = v.as_object_mut().expect("object");
             o.insert("target".into(), json!(key.target));
@@ -319,7 +319,6 @@ fn plans_of(
     entries: &BTreeMap<crate::snapshot::SourceKey, crate::snapshot::Entry>,
     target: &str,
     database: &str,
-    _queryid: &str,
 ) -> Option<(f64, Arc<PlansReport>)> {
     entries.iter().find_map(|(k, e)| match &e.report {
         Some(Report::Plans(p)) if k.target == target && k.database == database => {
