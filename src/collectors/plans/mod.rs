@@ -22,22 +22,29 @@
 //! already leads with its first column. With hypopg in the database the statement is explained
 //! again with the index hypothetical; a candidate is kept only if the planner uses it and the
 //! cost falls by half. Without hypopg it is kept as "not verified".
+//!
+//! Files: this one decides what to capture and keeps what was seen; `explain.rs` reads a plan,
+//! `suggest.rs` is the index advisor.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
 use super::board::{Board, Candidate, Reason};
 use super::{BoxFuture, CollectResult, Collector, Output, PollContext};
 use crate::config::PlansConfig;
-use crate::detail::{
-    CapturedPlan, PlanChange, PlanSeen, PlansReport, Report, StatementPlans, Suggestion,
-};
+use crate::detail::{CapturedPlan, PlanChange, PlanSeen, PlansReport, Report, StatementPlans};
 use crate::metrics::{Family, Sample};
-use crate::plan::{self, quote_ident};
+use crate::plan;
 use crate::queries;
+
+mod explain;
+mod suggest;
+
+use explain::{checked, explain};
+use suggest::suggest;
 
 /// Statements whose plans one database keeps, at most.
 const TRACKED: usize = 200;
@@ -369,327 +376,8 @@ fn refresh_mean(t: &mut Tracked, c: &Candidate) {
     }
 }
 
-/// Why a statement's text cannot be explained, if it cannot.
-fn checked(c: &Candidate) -> Result<(), String> {
-    if c.truncated {
-        return Err("text truncated: pg_stat_statements holds more than collectors.statements.query_text_length characters".into());
-    }
-    let q = c.query.trim().trim_end_matches(';');
-    let first = q
-        .split(|ch: char| !ch.is_ascii_alphabetic())
-        .find(|w| !w.is_empty())
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    if ![
-        "SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "TABLE",
-    ]
-    .contains(&first.as_str())
-    {
-        return Err(format!(
-            "a utility statement (`{first}`): only SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES and WITH are explained"
-        ));
-    }
-    if q.contains(';') {
-        return Err("more than one statement".into());
-    }
-    Ok(())
-}
-
-/// The server's message of an error (without "db error: ").
-fn reason(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| crate::db::error_chain(e))
-}
-
-async fn simple(client: &Client, sql: &str) -> Result<Vec<String>, String> {
-    let text = queries::mark(sql);
-    let messages = client.simple_query(&text).await.map_err(|e| reason(&e))?;
-    Ok(messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        })
-        .collect())
-}
-
-/// The highest `$n` in a normalized text.
-fn parameters(q: &str) -> usize {
-    let b = q.as_bytes();
-    let mut max = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'$' {
-            let start = i + 1;
-            let mut j = start;
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            if let Ok(n) = q[start..j].parse::<usize>() {
-                max = max.max(n);
-            }
-            i = j;
-        } else {
-            i += 1;
-        }
-    }
-    max
-}
-
-/// `EXPLAIN (FORMAT JSON)` of the generic plan of `query`, and how it was obtained.
-async fn explain(
-    client: &Client,
-    setup: &Setup,
-    query: &str,
-    seq: u64,
-    settings: &PlansConfig,
-) -> Result<(String, String), String> {
-    let q = query.trim().trim_end_matches(';');
-    if setup.helper {
-        let row = client
-            .query_one(&queries::mark("SELECT pgvitals.explain_generic($1)"), &[&q])
-            .await
-            .map_err(|e| reason(&e))?;
-        let json: String = row.try_get(0).map_err(|e| reason(&e))?;
-        return Ok((json, "helper".into()));
-    }
-    let timeout = format!(
-        "SET LOCAL statement_timeout = {}",
-        settings.statement_timeout.0.as_millis()
-    );
-    if setup.version >= 160000 {
-        let explain = format!("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) {q}");
-        let json = rolled_back(client, &[&timeout], &explain).await?;
-        return Ok((json, "generic_plan".into()));
-    }
-    let name = format!("pgvitals_plan_{seq}");
-    simple(client, &format!("PREPARE {name} AS {q}")).await?;
-    let n = parameters(q);
-    let args = if n == 0 {
-        String::new()
-    } else {
-        format!("({})", vec!["NULL"; n].join(", "))
-    };
-    let explain = format!("EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {name}{args}");
-    let r = rolled_back(
-        client,
-        &[&timeout, "SET LOCAL plan_cache_mode = force_generic_plan"],
-        &explain,
-    )
-    .await;
-    simple(client, &format!("DEALLOCATE {name}")).await?;
-    Ok((r?, "prepare".into()))
-}
-
-/// Runs `explain` in a transaction, after `settings` (`SET LOCAL …`), and rolls it back;
-/// returns the plan.
-async fn rolled_back(client: &Client, settings: &[&str], explain: &str) -> Result<String, String> {
-    simple(client, "BEGIN").await?;
-    let r = async {
-        for s in settings {
-            simple(client, s).await?;
-        }
-        simple(client, explain).await
-    }
-    .await;
-    simple(client, "ROLLBACK").await?;
-    r?.into_iter()
-        .next()
-        .ok_or_else(|| "EXPLAIN returned nothing".to_string())
-}
-
-/// Index suggestions for the filtered sequential scans of a plan, checked with hypopg when
-/// it is installed.
-#[allow(clippy::too_many_arguments)]
-async fn suggest(
-    client: &Client,
-    setup: &Setup,
-    c: &Candidate,
-    scans: &[plan::SeqScan],
-    cost_before: f64,
-    settings: &PlansConfig,
-    board: &Board,
-    seq: u64,
-) -> Vec<Suggestion> {
-    if scans.is_empty() {
-        return Vec::new();
-    }
-    let names: Vec<String> = scans
-        .iter()
-        .map(|s| format!("{}.{}", s.relation.schema, s.relation.table))
-        .collect();
-    let Ok(rows) = client
-        .query(
-            queries::PLAN_TABLES.sql(setup.version).unwrap_or(""),
-            &[&names],
-        )
-        .await
-    else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for scan in scans {
-        let Some(row) = rows.iter().find(|r| {
-            r.get::<_, String>("schema") == scan.relation.schema
-                && r.get::<_, String>("table_name") == scan.relation.table
-        }) else {
-            continue;
-        };
-        let table_rows: f64 = row.get("rows");
-        let leading: Vec<String> = row.get("leading_columns");
-        let columns: Vec<String> = row.get("columns");
-        if table_rows < settings.suggest_min_rows as f64 {
-            continue;
-        }
-        let mut cols: Vec<String> = scan
-            .equality
-            .iter()
-            .filter(|c| columns.contains(c))
-            .cloned()
-            .collect();
-        if let Some(r) = scan.range.iter().find(|c| columns.contains(c)) {
-            cols.push(r.clone());
-        }
-        if cols.is_empty()
-            || leading.contains(&cols[0])
-            || out
-                .iter()
-                .any(|s: &Suggestion| s.relation == scan.relation && s.columns == cols)
-        {
-            continue;
-        }
-        let target = scan.relation.quoted();
-        let list = cols
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let ddl = format!("CREATE INDEX CONCURRENTLY ON {target} ({list});");
-        let mut s = Suggestion {
-            relation: scan.relation.clone(),
-            columns: cols.clone(),
-            ddl,
-            verified: false,
-            cost_before,
-            cost_after: None,
-            table_rows,
-            detail: format!(
-                "Seq Scan on {target} ({table_rows:.0} rows) filtered by {}: an index on ({list}) would serve it; not verified (hypopg is not installed in this database)",
-                scan.filter
-            ),
-        };
-        if let Some(schema) = &setup.hypopg {
-            if !board.take() {
-                s.detail = format!(
-                    "{}; not verified yet (plan budget of this minute spent)",
-                    s.detail.split("; not verified").next().unwrap_or("")
-                );
-                out.push(s);
-                continue;
-            }
-            match hypothetical(
-                client, setup, schema, &target, &list, &c.query, seq, settings,
-            )
-            .await
-            {
-                Ok(Some(after)) if after <= cost_before * 0.5 => {
-                    s.verified = true;
-                    s.cost_after = Some(after);
-                    s.detail = format!(
-                        "Seq Scan on {target} ({table_rows:.0} rows) filtered by {}: with an index on ({list}) the planner's cost falls from {cost_before:.0} to {after:.0} (checked with a hypothetical index)",
-                        scan.filter
-                    );
-                }
-                // The planner would not use it, or it saves too little: no suggestion.
-                Ok(_) => continue,
-                Err(e) => {
-                    s.detail = format!(
-                        "{}; could not be checked: {e}",
-                        s.detail.split("; not verified").next().unwrap_or("")
-                    );
-                }
-            }
-        }
-        out.push(s);
-    }
-    out
-}
-
-/// The statement's cost with a hypothetical index on `target (list)`, if the planner uses it.
-#[allow(clippy::too_many_arguments)]
-async fn hypothetical(
-    client: &Client,
-    setup: &Setup,
-    schema: &str,
-    target: &str,
-    list: &str,
-    query: &str,
-    seq: u64,
-    settings: &PlansConfig,
-) -> Result<Option<f64>, String> {
-    let hypo = quote_ident(schema);
-    let row = client
-        .query_one(
-            &queries::mark(&format!(
-                "SELECT indexrelid::int8 FROM {hypo}.hypopg_create_index($1)"
-            )),
-            &[&format!("CREATE INDEX ON {target} ({list})")],
-        )
-        .await
-        .map_err(|e| reason(&e))?;
-    let oid: i64 = row.get(0);
-    let result = explain(client, setup, query, seq + 1_000_000, settings).await;
-    client
-        .simple_query(&queries::mark(&format!("SELECT {hypo}.hypopg_reset()")))
-        .await
-        .map_err(|e| reason(&e))?;
-    let (json, _) = result?;
-    let (plan, _) = plan::parse(&json)?;
-    Ok(plan::uses_index(&json, &format!("<{oid}>")).then_some(plan.total_cost))
-}
-
 impl Collector for PlansCollector {
     fn collect<'a>(&'a mut self, cx: PollContext<'a>) -> BoxFuture<'a, CollectResult> {
         Box::pin(self.poll(cx))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn candidate(query: &str) -> Candidate {
-        Candidate {
-            queryid: 1,
-            query: query.into(),
-            truncated: false,
-            reason: Reason::Slow,
-            since: None,
-            mean_ms: 1.0,
-            calls_total: 1.0,
-            exec_ms_total: 1.0,
-            exec_ms_per_minute: 1.0,
-        }
-    }
-
-    #[test]
-    fn only_single_plannable_statements_are_explained() {
-        assert!(checked(&candidate("SELECT * FROM t WHERE a = $1")).is_ok());
-        assert!(checked(&candidate("  with x as (select 1) select * from x")).is_ok());
-        assert!(checked(&candidate("UPDATE t SET a = $1 WHERE id = $2")).is_ok());
-        let e = checked(&candidate("VACUUM t")).unwrap_err();
-        assert!(e.contains("utility statement (`VACUUM`)"), "{e}");
-        let e = checked(&candidate("SELECT 1; DROP TABLE t")).unwrap_err();
-        assert_eq!(e, "more than one statement");
-        let mut t = candidate("SELECT 1");
-        t.truncated = true;
-        assert!(checked(&t).unwrap_err().starts_with("text truncated"));
-    }
-
-    #[test]
-    fn parameters_are_counted() {
-        assert_eq!(parameters("SELECT $1, $12, $3"), 12);
-        assert_eq!(parameters("SELECT 1"), 0);
     }
 }

@@ -1,0 +1,162 @@
+//! The index advisor: B-tree candidates from a plan's filtered scans, checked by the planner
+//! with a hypothetical index when hypopg is installed.
+
+use tokio_postgres::Client;
+
+use super::explain::{explain, reason};
+use super::Setup;
+use crate::collectors::board::{Board, Candidate};
+use crate::config::PlansConfig;
+use crate::detail::Suggestion;
+use crate::plan::{self, quote_ident};
+use crate::queries;
+
+/// Index suggestions for the filtered sequential scans of a plan, checked with hypopg when
+/// it is installed.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn suggest(
+    client: &Client,
+    setup: &Setup,
+    c: &Candidate,
+    scans: &[plan::SeqScan],
+    cost_before: f64,
+    settings: &PlansConfig,
+    board: &Board,
+    seq: u64,
+) -> Vec<Suggestion> {
+    if scans.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<String> = scans
+        .iter()
+        .map(|s| format!("{}.{}", s.relation.schema, s.relation.table))
+        .collect();
+    let Ok(rows) = client
+        .query(
+            queries::PLAN_TABLES.sql(setup.version).unwrap_or(""),
+            &[&names],
+        )
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for scan in scans {
+        let Some(row) = rows.iter().find(|r| {
+            r.get::<_, String>("schema") == scan.relation.schema
+                && r.get::<_, String>("table_name") == scan.relation.table
+        }) else {
+            continue;
+        };
+        let table_rows: f64 = row.get("rows");
+        let leading: Vec<String> = row.get("leading_columns");
+        let columns: Vec<String> = row.get("columns");
+        if table_rows < settings.suggest_min_rows as f64 {
+            continue;
+        }
+        let mut cols: Vec<String> = scan
+            .equality
+            .iter()
+            .filter(|c| columns.contains(c))
+            .cloned()
+            .collect();
+        if let Some(r) = scan.range.iter().find(|c| columns.contains(c)) {
+            cols.push(r.clone());
+        }
+        if cols.is_empty()
+            || leading.contains(&cols[0])
+            || out
+                .iter()
+                .any(|s: &Suggestion| s.relation == scan.relation && s.columns == cols)
+        {
+            continue;
+        }
+        let target = scan.relation.quoted();
+        let list = cols
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let ddl = format!("CREATE INDEX CONCURRENTLY ON {target} ({list});");
+        let mut s = Suggestion {
+            relation: scan.relation.clone(),
+            columns: cols.clone(),
+            ddl,
+            verified: false,
+            cost_before,
+            cost_after: None,
+            table_rows,
+            detail: format!(
+                "Seq Scan on {target} ({table_rows:.0} rows) filtered by {}: an index on ({list}) would serve it; not verified (hypopg is not installed in this database)",
+                scan.filter
+            ),
+        };
+        if let Some(schema) = &setup.hypopg {
+            if !board.take() {
+                s.detail = format!(
+                    "{}; not verified yet (plan budget of this minute spent)",
+                    s.detail.split("; not verified").next().unwrap_or("")
+                );
+                out.push(s);
+                continue;
+            }
+            match hypothetical(
+                client, setup, schema, &target, &list, &c.query, seq, settings,
+            )
+            .await
+            {
+                Ok(Some(after)) if after <= cost_before * 0.5 => {
+                    s.verified = true;
+                    s.cost_after = Some(after);
+                    s.detail = format!(
+                        "Seq Scan on {target} ({table_rows:.0} rows) filtered by {}: with an index on ({list}) the planner's cost falls from {cost_before:.0} to {after:.0} (checked with a hypothetical index)",
+                        scan.filter
+                    );
+                }
+                // The planner would not use it, or it saves too little: no suggestion.
+                Ok(_) => continue,
+                Err(e) => {
+                    s.detail = format!(
+                        "{}; could not be checked: {e}",
+                        s.detail.split("; not verified").next().unwrap_or("")
+                    );
+                }
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// The statement's cost with a hypothetical index on `target (list)`, if the planner uses it.
+#[allow(clippy::too_many_arguments)]
+async fn hypothetical(
+    client: &Client,
+    setup: &Setup,
+    schema: &str,
+    target: &str,
+    list: &str,
+    query: &str,
+    seq: u64,
+    settings: &PlansConfig,
+) -> Result<Option<f64>, String> {
+    let hypo = quote_ident(schema);
+    let row = client
+        .query_one(
+            &queries::mark(&format!(
+                "SELECT indexrelid::int8 FROM {hypo}.hypopg_create_index($1)"
+            )),
+            &[&format!("CREATE INDEX ON {target} ({list})")],
+        )
+        .await
+        .map_err(|e| reason(&e))?;
+    let oid: i64 = row.get(0);
+    let result = explain(client, setup, query, seq + 1_000_000, settings).await;
+    client
+        .simple_query(&queries::mark(&format!("SELECT {hypo}.hypopg_reset()")))
+        .await
+        .map_err(|e| reason(&e))?;
+    let (json, _) = result?;
+    let (plan, _) = plan::parse(&json)?;
+    Ok(plan::uses_index(&json, &format!("<{oid}>")).then_some(plan.total_cost))
+}
