@@ -223,6 +223,25 @@ pub struct StatementPlans {
     pub attempted_at: f64,
     /// Execution time per minute in the statements collector's last interval, ms.
     pub exec_ms_per_minute: f64,
+    /// While it is slow or regressed: the rows of the tables its plan reads, before and now.
+    pub table_growth: Vec<TableGrowth>,
+}
+
+/// A table a slow or regressed statement reads: its rows (planner estimate, or live rows when
+/// higher) as last read before the statement turned slow or regressed, and as read now.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableGrowth {
+    /// The table.
+    #[serde(flatten)]
+    pub relation: Relation,
+    /// Rows before.
+    pub rows_before: f64,
+    /// Unix time they were read.
+    pub before_at: f64,
+    /// Rows now.
+    pub rows_now: f64,
+    /// Unix time they were read.
+    pub now_at: f64,
 }
 
 /// A captured plan: its shape and summary ([`crate::plan::Plan`]), the EXPLAIN output, and

@@ -1,12 +1,14 @@
 //! Reading a captured plan: `EXPLAIN (VERBOSE, FORMAT JSON)` output turned into a fingerprint of
-//! its shape, a one-line summary for alerts, and the sequential scans an index could replace.
+//! its shape, a one-line summary for alerts, and the filtered scans a better index could replace.
 //!
 //! The **fingerprint** hashes the plan's shape only: node types, join types, scan directions,
 //! relations and indexes, in tree order; never costs or row estimates, so the same plan under
 //! other statistics keeps its fingerprint. The **summary** names the costliest scan (e.g.
 //! `Seq Scan on public.sprint_analyses (600k rows) Filter: (created_by = $1)`). **Scan
-//! candidates** are sequential scans with a filter, each with the columns the filter compares
-//! for equality and by range, for the index advisor.
+//! candidates**, for the index advisor, are sequential scans with a filter, and Index Scans
+//! and Bitmap Heap Scans of a poor index: one whose condition leaves a filter to run on every
+//! row it returns. Each comes with the columns compared for equality and by range (for an
+//! index scan, the index condition's columns first, then the filter's).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -23,11 +25,11 @@ pub struct Plan {
     /// The plan as an indented text tree, one node per line.
     pub tree: String,
     /// The tables it reads (`schema.table`), in tree order, without repeats.
-    pub relations: Vec<String>,
+    pub relations: Vec<Relation>,
 }
 
 /// A table, by schema and name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Relation {
     /// Its schema.
     pub schema: String,
@@ -36,27 +38,35 @@ pub struct Relation {
 }
 
 impl Relation {
+    /// `schema.table` as the catalog spells it, unquoted (how findings name a table).
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+
     /// `schema.table`, quoted where PostgreSQL needs it.
     pub fn quoted(&self) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table))
     }
 }
 
-/// A sequential scan with a filter: where an index might help.
+/// A filtered scan where a better index might help: a sequential scan with a filter, or an
+/// Index Scan or Bitmap Heap Scan whose index condition leaves a filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeqScan {
+pub struct FilteredScan {
     /// The scanned table.
     pub relation: Relation,
-    /// Columns the filter compares with `=` (or `= ANY`), in the order they appear.
+    /// For an Index Scan or Bitmap Heap Scan: the index it uses (`None`: a sequential scan).
+    pub poor_index: Option<String>,
+    /// Columns compared with `=` (or `= ANY`), in the order they appear.
     pub equality: Vec<String>,
-    /// Columns the filter compares with `<`, `<=`, `>` or `>=`.
+    /// Columns compared with `<`, `<=`, `>` or `>=`.
     pub range: Vec<String>,
-    /// The filter, as the plan prints it.
+    /// The conditions, as the plan prints them (without table aliases).
     pub filter: String,
 }
 
 /// Reads `EXPLAIN (FORMAT JSON)` output (a one-element array with a `Plan`).
-pub fn parse(json: &str) -> Result<(Plan, Vec<SeqScan>), String> {
+pub fn parse(json: &str) -> Result<(Plan, Vec<FilteredScan>), String> {
     let v: Value = serde_json::from_str(json).map_err(|e| format!("unreadable plan: {e}"))?;
     let root = v
         .get(0)
@@ -67,7 +77,7 @@ pub fn parse(json: &str) -> Result<(Plan, Vec<SeqScan>), String> {
     let mut scans = Vec::new();
     let mut costliest: Option<(f64, String)> = None;
     walk(root, 0, &mut hash, &mut tree, &mut scans, &mut costliest);
-    let mut relations: Vec<String> = Vec::new();
+    let mut relations: Vec<Relation> = Vec::new();
     collect_relations(root, &mut relations);
     let total_cost = root
         .get("Total Cost")
@@ -86,11 +96,14 @@ pub fn parse(json: &str) -> Result<(Plan, Vec<SeqScan>), String> {
     ))
 }
 
-fn collect_relations(node: &Value, out: &mut Vec<String>) {
+fn collect_relations(node: &Value, out: &mut Vec<Relation>) {
     if let Some(r) = text(node, "Relation Name") {
-        let name = format!("{}.{r}", text(node, "Schema").unwrap_or("public"));
-        if !out.contains(&name) {
-            out.push(name);
+        let relation = Relation {
+            schema: text(node, "Schema").unwrap_or("public").to_string(),
+            table: r.to_string(),
+        };
+        if !out.contains(&relation) {
+            out.push(relation);
         }
     }
     for c in node
@@ -157,7 +170,7 @@ fn walk(
     depth: usize,
     hash: &mut Fnv,
     tree: &mut String,
-    scans: &mut Vec<SeqScan>,
+    scans: &mut Vec<FilteredScan>,
     costliest: &mut Option<(f64, String)>,
 ) {
     for key in [
@@ -207,27 +220,74 @@ fn walk(
         if costliest.as_ref().is_none_or(|(c, _)| cost > *c) {
             *costliest = Some((cost, summary));
         }
-        if text(node, "Node Type") == Some("Seq Scan") {
-            if let (Some(f), Some(table)) = (text(node, "Filter"), text(node, "Relation Name")) {
-                let (equality, range) = compared_columns(f);
-                if !equality.is_empty() || !range.is_empty() {
-                    scans.push(SeqScan {
-                        relation: Relation {
-                            schema: text(node, "Schema").unwrap_or("public").to_string(),
-                            table: table.to_string(),
-                        },
-                        equality,
-                        range,
-                        filter: strip_aliases(f),
-                    });
-                }
-            }
+        if let Some(scan) = filtered_scan(node) {
+            scans.push(scan);
         }
     }
     if let Some(children) = node.get("Plans").and_then(Value::as_array) {
         for c in children {
             walk(c, depth + 1, hash, tree, scans, costliest);
         }
+    }
+}
+
+/// The scan candidate a node is, if it is one.
+fn filtered_scan(node: &Value) -> Option<FilteredScan> {
+    let filter = text(node, "Filter")?;
+    let relation = Relation {
+        schema: text(node, "Schema").unwrap_or("public").to_string(),
+        table: text(node, "Relation Name")?.to_string(),
+    };
+    let (mut equality, mut range) = compared_columns(filter);
+    if equality.is_empty() && range.is_empty() {
+        return None;
+    }
+    match text(node, "Node Type")? {
+        "Seq Scan" => Some(FilteredScan {
+            relation,
+            poor_index: None,
+            equality,
+            range,
+            filter: strip_aliases(filter),
+        }),
+        kind @ ("Bitmap Heap Scan" | "Index Scan") => {
+            // An Index Scan names its index and condition itself; a Bitmap Heap Scan in the
+            // Bitmap Index Scan below (one index: a BitmapAnd/Or of several is left alone).
+            let index_node = if kind == "Index Scan" {
+                node
+            } else {
+                let child = node.get("Plans")?.as_array()?.first()?;
+                if text(child, "Node Type") != Some("Bitmap Index Scan") {
+                    return None;
+                }
+                child
+            };
+            let cond = text(index_node, "Index Cond")?;
+            let (mut eq, mut rg) = compared_columns(cond);
+            for c in equality.drain(..) {
+                if !eq.contains(&c) {
+                    eq.push(c);
+                }
+            }
+            rg.retain(|c| !eq.contains(c));
+            for c in range.drain(..) {
+                if !eq.contains(&c) && !rg.contains(&c) {
+                    rg.push(c);
+                }
+            }
+            Some(FilteredScan {
+                relation,
+                poor_index: text(index_node, "Index Name").map(str::to_string),
+                equality: eq,
+                range: rg,
+                filter: format!(
+                    "Index Cond: {} Filter: {}",
+                    strip_aliases(cond),
+                    strip_aliases(filter)
+                ),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -239,8 +299,8 @@ fn filter_label(node: &Value) -> &'static str {
     }
 }
 
-/// `600k`, `1.2M`, `312`.
-fn whole(rows: f64) -> String {
+/// Rows as plans and annotations print them: `600k`, `1.2M`, `312`.
+pub fn whole(rows: f64) -> String {
     if rows >= 1e6 {
         format!("{:.1}M", rows / 1e6)
     } else if rows >= 1e4 {
@@ -458,7 +518,13 @@ mod tests {
             "Seq Scan on public.sprint_analyses (4000 rows) Filter: ((created_by = $1) AND (created_at >= $2))"
         );
         assert_eq!(plan.total_cost, 10940.0);
-        assert_eq!(plan.relations, ["public.sprint_analyses"]);
+        assert_eq!(
+            plan.relations,
+            [Relation {
+                schema: "public".into(),
+                table: "sprint_analyses".into()
+            }]
+        );
         assert!(
             plan.tree.starts_with(
                 "Aggregate (cost 10940, 1 rows)\n  Seq Scan on public.sprint_analyses"
@@ -483,9 +549,47 @@ mod tests {
         );
         let (c, scans) = parse(&index).unwrap();
         assert_ne!(a.fingerprint, c.fingerprint);
-        assert!(scans.is_empty(), "an index scan is no candidate");
+        assert!(
+            scans.is_empty(),
+            "an index scan serving the filter is no candidate"
+        );
         assert!(uses_index(&index, "created_by_idx"));
         assert!(!uses_index(SEQ, "created_by_idx"));
+    }
+
+    #[test]
+    fn an_index_or_bitmap_heap_scan_whose_index_leaves_a_filter_is_a_candidate() {
+        let bitmap = r#"[{"Plan": {"Node Type": "Bitmap Heap Scan", "Schema": "public", "Relation Name": "tasks",
+            "Total Cost": 900.0, "Plan Rows": 10,
+            "Recheck Cond": "(tasks.project_id = $1)",
+            "Filter": "((tasks.assignee_id = $2) AND (tasks.due_at < $3))",
+            "Plans": [{"Node Type": "Bitmap Index Scan", "Parent Relationship": "Outer", "Index Name": "tasks_project_id_idx",
+                       "Total Cost": 50.0, "Plan Rows": 5000, "Index Cond": "(tasks.project_id = $1)"}]}}]"#;
+        let (plan, scans) = parse(bitmap).unwrap();
+        assert_eq!(scans.len(), 1, "{}", plan.tree);
+        let s = &scans[0];
+        assert_eq!(s.relation.table, "tasks");
+        assert_eq!(s.poor_index.as_deref(), Some("tasks_project_id_idx"));
+        assert_eq!(s.equality, ["project_id", "assignee_id"]);
+        assert_eq!(s.range, ["due_at"]);
+        assert_eq!(
+            s.filter,
+            "Index Cond: (project_id = $1) Filter: ((assignee_id = $2) AND (due_at < $3))"
+        );
+        // Without a filter the index serves the whole condition: no candidate.
+        let exact = bitmap.replace(
+            r#""Filter": "((tasks.assignee_id = $2) AND (tasks.due_at < $3))","#,
+            "",
+        );
+        assert!(parse(&exact).unwrap().1.is_empty());
+        // An Index Scan whose condition leaves a filter is one too.
+        let index = r#"[{"Plan": {"Node Type": "Index Scan", "Schema": "public", "Relation Name": "tasks",
+            "Index Name": "tasks_project_id_idx", "Scan Direction": "Forward", "Total Cost": 90.0, "Plan Rows": 3,
+            "Index Cond": "(tasks.project_id = $1)", "Filter": "(tasks.assignee_id = $2)"}}]"#;
+        let (_, scans) = parse(index).unwrap();
+        assert_eq!(scans.len(), 1);
+        assert_eq!(scans[0].equality, ["project_id", "assignee_id"]);
+        assert_eq!(scans[0].poor_index.as_deref(), Some("tasks_project_id_idx"));
     }
 
     #[test]

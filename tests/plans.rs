@@ -3,7 +3,8 @@
 //! table and column and is verified by the planner, `/findings` puts a cost on the missing
 //! index; creating the index changes the plan, the mean drops, the suggestion goes. A
 //! "migration" that drops an index and moves `alembic_version` makes a statement regress, and
-//! `QueryRegressed` names both. Needs hypopg (Debian `postgresql-15-hypopg`, installed by
+//! `QueryRegressed` names both, and the table it doubled. A statement served by an index on one
+//! of its two columns gets the two-column index, verified. Needs hypopg (Debian `postgresql-15-hypopg`, installed by
 //! `.ci/run`).
 
 mod common;
@@ -297,6 +298,8 @@ async fn a_migration_that_drops_an_index_makes_the_statement_regress_with_its_ca
     admin
         .batch_execute(
             "BEGIN; DROP INDEX sprint_analyses_created_by_idx;
+             INSERT INTO sprint_analyses (created_by, score)
+                 SELECT 1 + g % 500, g % 100 FROM generate_series(1, 400000) g;
              UPDATE alembic_version SET version_num = 'd4e5f6'; COMMIT;",
         )
         .await
@@ -305,9 +308,9 @@ async fn a_migration_that_drops_an_index_makes_the_statement_regress_with_its_ca
         alerts_named(a, "QueryRegressed").iter().any(|a| {
             a["state"] == "firing"
                 && a["labels"]["queryid"] == queryid.as_str()
-                && a["annotations"]["likely_cause"]
-                    .as_str()
-                    .is_some_and(|c| c.contains("plan changed") && c.contains("d4e5f6"))
+                && a["annotations"]["likely_cause"].as_str().is_some_and(|c| {
+                    c.contains("plan changed") && c.contains("d4e5f6") && c.contains("grew by")
+                })
         })
     })
     .await;
@@ -329,6 +332,30 @@ async fn a_migration_that_drops_an_index_makes_the_statement_regress_with_its_ca
         cause.contains("alembic_version") && cause.contains("a1b2c3 → d4e5f6"),
         "{cause}"
     );
+    // The "migration" doubled the table: 400,000 rows before, 800,000 now (the live rows the
+    // statistics count, read here too).
+    let live: i64 = admin
+        .query_one(
+            "SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'sprint_analyses'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 800_000);
+    assert!(
+        cause.contains("public.sprint_analyses grew by 100 % (400k → 800k rows) since "),
+        "{cause}"
+    );
+    let doc = get_json(daemon.addr(), &format!("/statements/{queryid}")).await;
+    let growth = &doc["table_growth"][0];
+    assert_eq!(growth["table"], "sprint_analyses", "{doc:#}");
+    let (before, now) = (
+        growth["rows_before"].as_f64().unwrap(),
+        growth["rows_now"].as_f64().unwrap(),
+    );
+    assert!((400_000.0..400_500.0).contains(&before), "{growth}");
+    assert_eq!(now, 800_000.0, "{growth}");
     let plan = alert["annotations"]["plan"].as_str().unwrap();
     assert!(
         plan.contains("Seq Scan on public.sprint_analyses"),
@@ -340,6 +367,81 @@ async fn a_migration_that_drops_an_index_makes_the_statement_regress_with_its_ca
         ),
         "{alert:#}"
     );
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_that_leaves_a_filter_gets_a_verified_wider_index() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let cluster = shared_cluster();
+    let db = fresh_database(cluster, "poor_index").await;
+    let app = connect(&cluster.dsn("postgres", &db)).await;
+    app.batch_execute(&format!(
+        "CREATE EXTENSION hypopg;
+         CREATE EXTENSION pg_stat_statements;
+         CREATE TABLE tasks (
+             id bigserial PRIMARY KEY,
+             project_id bigint NOT NULL,
+             assignee_id bigint NOT NULL,
+             title text NOT NULL);
+         INSERT INTO tasks (project_id, assignee_id, title)
+             SELECT g % 50, g % 997, 'task ' || g FROM generate_series(1, 200000) g;
+         CREATE INDEX tasks_project_id_idx ON tasks (project_id);
+         ANALYZE;
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE};"
+    ))
+    .await
+    .unwrap();
+    let daemon = start(config(
+        cluster,
+        &db,
+        "collectors:\n  statements: {interval: 1s}\n  plans: {interval: 1s, max_per_minute: 120}\n",
+    ))
+    .await;
+    wait_ready(&daemon).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut i: i64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                app.query(
+                    "SELECT count(*) FROM tasks WHERE project_id = $1 AND assignee_id = $2",
+                    &[&(i % 50), &(i % 997)],
+                )
+                .await
+                .unwrap();
+            }
+        }
+    });
+    let queryid = queryid_of(&daemon, "FROM tasks WHERE project_id").await;
+    let doc = wait_statement(&daemon, &queryid, "a verified suggestion", |d| {
+        d["suggestions"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["verified"] == true))
+    })
+    .await;
+    let summary = doc["plan"]["summary"].as_str().unwrap();
+    assert!(summary.contains("using tasks_project_id_idx"), "{summary}");
+    let s = &doc["suggestions"][0];
+    assert_eq!(
+        s["ddl"], "CREATE INDEX CONCURRENTLY ON public.tasks (project_id, assignee_id);",
+        "{doc:#}"
+    );
+    let (before, after) = (
+        s["cost_before"].as_f64().unwrap(),
+        s["cost_after"].as_f64().unwrap(),
+    );
+    assert!(after <= 0.5 * before, "cost {before} → {after}");
+    let detail = s["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("using tasks_project_id_idx")
+            && detail.contains("Filter: (assignee_id = $2)"),
+        "{detail}"
+    );
+    eprintln!("wider index verified: cost {before:.0} → {after:.0}; plan: {summary}");
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
 }

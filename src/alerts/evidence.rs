@@ -1,15 +1,18 @@
 //! What the alert annotations say about a statement, read from the snapshot's detail at each
 //! evaluation: its text, its plan in one line, the index that would serve it, and for a
 //! regression the likely cause in order of evidence: the plan changed, a migration revision
-//! changed, the statistics of a table it reads are stale.
+//! changed, the statistics of a table it reads are stale, a table it reads grew.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::detail::Report;
+use crate::detail::{Report, TableGrowth};
+use crate::plan::Relation;
 use crate::snapshot::{Entry, SourceKey};
 
 /// How far back a change counts as the cause of a regression.
 const CAUSE_WINDOW_SECONDS: f64 = 3600.0;
+/// Growth of a table (rows now / rows before the regression) that counts as a cause.
+const GREW: f64 = 1.2;
 
 /// One statement's annotations.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +29,8 @@ pub struct StatementNotes {
     relations: Vec<String>,
     /// Database the plan was captured in.
     database: Option<String>,
+    /// Its tables' rows before the regression and now.
+    growth: Vec<TableGrowth>,
 }
 
 /// A migration tool's revision that changed: when, in which version table, from and to.
@@ -65,7 +70,7 @@ impl Evidence {
                     let n = self.note(&target, &st.queryid);
                     if let Some(plan) = &st.plan {
                         n.plan = Some(plan.plan.summary.clone());
-                        n.relations = plan.plan.relations.clone();
+                        n.relations = plan.plan.relations.iter().map(Relation::name).collect();
                         n.database = Some(key.database.clone());
                     }
                     n.suggestion = st.suggestions.first().map(|s| match s.cost_after {
@@ -75,6 +80,7 @@ impl Evidence {
                         ),
                         None => format!("{} (not verified)", s.ddl),
                     });
+                    n.growth = st.table_growth.clone();
                     n.plan_change = st
                         .changes
                         .last()
@@ -149,6 +155,18 @@ impl Evidence {
                 .unwrap_or_else(|| database.to_string());
             if self.stale.contains(&(target.to_string(), db, r.clone())) {
                 causes.push(format!("the statistics of {r} are stale (ANALYZE it)"));
+            }
+        }
+        for g in notes.map(|n| n.growth.as_slice()).unwrap_or(&[]) {
+            if g.rows_before > 0.0 && g.rows_now >= GREW * g.rows_before {
+                causes.push(format!(
+                    "{} grew by {:.0} % ({} → {} rows) since {}",
+                    g.relation.name(),
+                    (g.rows_now / g.rows_before - 1.0) * 100.0,
+                    crate::plan::whole(g.rows_before),
+                    crate::plan::whole(g.rows_now),
+                    clock(g.before_at)
+                ));
             }
         }
         (!causes.is_empty()).then(|| causes.join("; "))

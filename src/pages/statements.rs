@@ -295,6 +295,13 @@ pub fn statement(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Opti
                     .unwrap_or_default()),
             );
             o.insert(
+                "table_growth".into(),
+                json!(p
+                    .as_ref()
+                    .map(|p| p.table_growth.clone())
+                    .unwrap_or_default()),
+            );
+            o.insert(
                 "plan_error".into(),
                 json!(p.as_ref().and_then(|p| p.error.clone())),
             );
@@ -386,6 +393,16 @@ fn statement_text(v: &Value) -> String {
             text(c, "to"),
             num(c, "mean_before_ms", 2),
             num(c, "mean_after_ms", 2)
+        );
+    }
+    for g in v["table_growth"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "table {}.{}: {} rows before it turned slow, {} now",
+            text(g, "schema"),
+            text(g, "table"),
+            num(g, "rows_before", 0),
+            num(g, "rows_now", 0)
         );
     }
     for s in v["suggestions"].as_array().into_iter().flatten() {

@@ -35,16 +35,20 @@ use tokio_postgres::Client;
 use super::board::{Board, Candidate, Reason};
 use super::{BoxFuture, CollectResult, Collector, Output, PollContext};
 use crate::config::PlansConfig;
-use crate::detail::{CapturedPlan, PlanChange, PlanSeen, PlansReport, Report, StatementPlans};
+use crate::detail::{
+    CapturedPlan, PlanChange, PlanSeen, PlansReport, Report, StatementPlans, TableGrowth,
+};
 use crate::metrics::{Family, Sample};
 use crate::plan;
 use crate::queries;
 
 mod explain;
 mod suggest;
+mod tables;
 
 use explain::{checked, explain};
 use suggest::suggest;
+use tables::{RowsAt, TableRows};
 
 /// Statements whose plans one database keeps, at most.
 const TRACKED: usize = 200;
@@ -63,6 +67,9 @@ struct Tracked {
     attempted: Instant,
     /// Plan changes counted.
     changes: u64,
+    /// While the statement is slow or regressed: the rows of its plan's tables as last read
+    /// before that began.
+    rows_before: Option<Vec<(plan::Relation, RowsAt)>>,
 }
 
 /// Captures plans of one database's statements.
@@ -70,6 +77,8 @@ pub struct PlansCollector {
     settings: PlansConfig,
     board: Arc<Board>,
     tracked: HashMap<i64, Tracked>,
+    /// The latest rows read of the tables plans read.
+    rows: TableRows,
     captured: u64,
     failed: u64,
     seq: u64,
@@ -90,6 +99,7 @@ impl PlansCollector {
             settings,
             board,
             tracked: HashMap::new(),
+            rows: TableRows::default(),
             captured: 0,
             failed: 0,
             seq: 0,
@@ -135,6 +145,7 @@ impl PlansCollector {
                 }
             }
         }
+        self.watch_growth(client, &setup, &candidates).await;
         for c in &candidates {
             if !self.due(c) || !self.board.take() {
                 continue;
@@ -172,12 +183,14 @@ impl PlansCollector {
                 error: None,
                 attempted_at: now,
                 exec_ms_per_minute: c.exec_ms_per_minute,
+                table_growth: Vec::new(),
             },
             captured: None,
             captured_mean_ms: 0.0,
             current_since: (c.calls_total, c.exec_ms_total),
             attempted: Instant::now(),
             changes: 0,
+            rows_before: None,
         });
         t.attempted = Instant::now();
         t.plans.attempted_at = now;
@@ -261,17 +274,24 @@ impl PlansCollector {
         }
         refresh_mean(t, c);
         let cost = parsed.total_cost;
+        let relations = parsed.relations.clone();
         t.plans.plan = Some(CapturedPlan {
             plan: parsed,
             json,
             captured_at: now,
             method,
         });
+        // What the catalog says of its tables: for the advisor, and their rows now.
+        let tables = tables::read(client, setup.version, &relations)
+            .await
+            .unwrap_or_default();
+        self.rows.record(&tables, now);
         let suggestions = suggest(
             client,
             setup,
             c,
             &scans,
+            &tables,
             cost,
             &self.settings,
             &self.board,
@@ -281,6 +301,57 @@ impl PlansCollector {
         if let Some(t) = self.tracked.get_mut(&c.queryid) {
             t.plans.suggestions = suggestions;
         }
+    }
+
+    /// For the statements that are slow or regressed: the rows their tables had before (noted
+    /// once, when it begins) and have now (read each poll, one query for all of them).
+    async fn watch_growth(&mut self, client: &Client, setup: &Setup, candidates: &[Candidate]) {
+        let mut relations: Vec<plan::Relation> = Vec::new();
+        for c in candidates {
+            let Some(t) = self.tracked.get_mut(&c.queryid) else {
+                continue;
+            };
+            let Some(p) = t.plans.plan.as_ref().filter(|_| c.reason != Reason::Top) else {
+                t.rows_before = None;
+                continue;
+            };
+            if t.rows_before.is_none() {
+                let rows = &self.rows;
+                t.rows_before = Some(
+                    p.plan
+                        .relations
+                        .iter()
+                        .filter_map(|r| rows.get(r).map(|at| (r.clone(), at)))
+                        .collect(),
+                );
+            }
+            for r in &p.plan.relations {
+                if !relations.contains(r) {
+                    relations.push(r.clone());
+                }
+            }
+        }
+        if let Ok(tables) = tables::read(client, setup.version, &relations).await {
+            self.rows.record(&tables, crate::clock::now());
+        }
+    }
+
+    /// A slow or regressed statement's tables: rows before and now.
+    fn growth(&self, t: &Tracked) -> Vec<TableGrowth> {
+        t.rows_before
+            .iter()
+            .flatten()
+            .filter_map(|(r, before)| {
+                let now = self.rows.get(r)?;
+                Some(TableGrowth {
+                    relation: r.clone(),
+                    rows_before: before.rows,
+                    before_at: before.at,
+                    rows_now: now.rows,
+                    now_at: now.at,
+                })
+            })
+            .collect()
     }
 
     fn output(&self, setup: &Setup) -> Output {
@@ -331,7 +402,9 @@ impl PlansCollector {
                     value: s.cost_after.map_or(1.0, |a| a / s.cost_before.max(1e-9)),
                 });
             }
-            statements.push(t.plans.clone());
+            let mut plans = t.plans.clone();
+            plans.table_growth = self.growth(t);
+            statements.push(plans);
         }
         statements.sort_by(|a, b| a.queryid.cmp(&b.queryid));
         Output {

@@ -4,6 +4,7 @@
 use tokio_postgres::Client;
 
 use super::explain::{explain, reason};
+use super::tables::TableInfo;
 use super::Setup;
 use crate::collectors::board::{Board, Candidate};
 use crate::config::PlansConfig;
@@ -11,60 +12,45 @@ use crate::detail::Suggestion;
 use crate::plan::{self, quote_ident};
 use crate::queries;
 
-/// Index suggestions for the filtered sequential scans of a plan, checked with hypopg when
-/// it is installed.
+/// Index suggestions for the filtered scans of a plan (`tables`: what the catalog says of the
+/// tables it reads), checked with hypopg when it is installed.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn suggest(
     client: &Client,
     setup: &Setup,
     c: &Candidate,
-    scans: &[plan::SeqScan],
+    scans: &[plan::FilteredScan],
+    tables: &[TableInfo],
     cost_before: f64,
     settings: &PlansConfig,
     board: &Board,
     seq: u64,
 ) -> Vec<Suggestion> {
-    if scans.is_empty() {
-        return Vec::new();
-    }
-    let names: Vec<String> = scans
-        .iter()
-        .map(|s| format!("{}.{}", s.relation.schema, s.relation.table))
-        .collect();
-    let Ok(rows) = client
-        .query(
-            queries::PLAN_TABLES.sql(setup.version).unwrap_or(""),
-            &[&names],
-        )
-        .await
-    else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
     for scan in scans {
-        let Some(row) = rows.iter().find(|r| {
-            r.get::<_, String>("schema") == scan.relation.schema
-                && r.get::<_, String>("table_name") == scan.relation.table
-        }) else {
+        let Some(table) = tables.iter().find(|t| t.relation == scan.relation) else {
             continue;
         };
-        let table_rows: f64 = row.get("rows");
-        let leading: Vec<String> = row.get("leading_columns");
-        let columns: Vec<String> = row.get("columns");
+        let table_rows = table.rows;
         if table_rows < settings.suggest_min_rows as f64 {
             continue;
         }
         let mut cols: Vec<String> = scan
             .equality
             .iter()
-            .filter(|c| columns.contains(c))
+            .filter(|c| table.columns.contains(c))
             .cloned()
             .collect();
-        if let Some(r) = scan.range.iter().find(|c| columns.contains(c)) {
+        if let Some(r) = scan.range.iter().find(|c| table.columns.contains(c)) {
             cols.push(r.clone());
         }
+        // A sequential scan is left alone when an index already leads with the column; a
+        // Bitmap Heap Scan uses such an index, and the candidate is a wider one.
+        let served =
+            scan.poor_index.is_none() && cols.first().is_some_and(|c| table.leading.contains(c));
         if cols.is_empty()
-            || leading.contains(&cols[0])
+            || served
+            || (scan.poor_index.is_some() && cols.len() < 2)
             || out
                 .iter()
                 .any(|s: &Suggestion| s.relation == scan.relation && s.columns == cols)
@@ -78,6 +64,16 @@ pub(super) async fn suggest(
             .collect::<Vec<_>>()
             .join(", ");
         let ddl = format!("CREATE INDEX CONCURRENTLY ON {target} ({list});");
+        let found = match &scan.poor_index {
+            None => format!(
+                "Seq Scan on {target} ({table_rows:.0} rows) filtered by {}",
+                scan.filter
+            ),
+            Some(index) => format!(
+                "index scan of {target} ({table_rows:.0} rows) using {index}, {}",
+                scan.filter
+            ),
+        };
         let mut s = Suggestion {
             relation: scan.relation.clone(),
             columns: cols.clone(),
@@ -87,8 +83,7 @@ pub(super) async fn suggest(
             cost_after: None,
             table_rows,
             detail: format!(
-                "Seq Scan on {target} ({table_rows:.0} rows) filtered by {}: an index on ({list}) would serve it; not verified (hypopg is not installed in this database)",
-                scan.filter
+                "{found}: an index on ({list}) would serve it; not verified (hypopg is not installed in this database)"
             ),
         };
         if let Some(schema) = &setup.hypopg {
@@ -109,8 +104,7 @@ pub(super) async fn suggest(
                     s.verified = true;
                     s.cost_after = Some(after);
                     s.detail = format!(
-                        "Seq Scan on {target} ({table_rows:.0} rows) filtered by {}: with an index on ({list}) the planner's cost falls from {cost_before:.0} to {after:.0} (checked with a hypothetical index)",
-                        scan.filter
+                        "{found}: with an index on ({list}) the planner's cost falls from {cost_before:.0} to {after:.0} (checked with a hypothetical index)"
                     );
                 }
                 // The planner would not use it, or it saves too little: no suggestion.
