@@ -150,6 +150,19 @@ query!(
 );
 query!(TABLE_SIZES, "table_sizes", [(130000, "table_sizes.sql")]);
 query!(
+    DATABASE_STATS,
+    "database_stats",
+    [
+        (130000, "database_stats.sql"),
+        (140000, "database_stats.pg14.sql")
+    ]
+);
+query!(
+    DATABASE_SIZE,
+    "database_size",
+    [(130000, "database_size.sql")]
+);
+query!(
     STATEMENTS_EXTENSION,
     "statements_extension",
     [(130000, "statements_extension.sql")]
@@ -221,6 +234,8 @@ pub static ALL: &[&Query] = &[
     &CONNECTION_SETTINGS,
     &CONNECTION_ACTIVITY,
     &TABLE_SIZES,
+    &DATABASE_STATS,
+    &DATABASE_SIZE,
     &STATEMENTS_EXTENSION,
     &STATEMENTS_INFO,
     &STATEMENTS,

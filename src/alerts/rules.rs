@@ -245,6 +245,15 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             enrich: Enrich::None,
         },
         Builtin {
+            name: "DeadlocksDetected",
+            input: series("pgvitals_database_deadlocks_last_5m > 0".into()),
+            for_: Duration::ZERO,
+            severity: "warning",
+            summary: "Deadlocks in {{ $labels.target }}/{{ $labels.database }}".into(),
+            description: "PostgreSQL detected {{ $value }} deadlock(s) in {{ $labels.database }} over the last 5 minutes and cancelled one transaction of each; the server log has the statements involved (log_lock_waits helps too). Transactions that lock the same rows in different orders deadlock; lock them in one order.".into(),
+            enrich: Enrich::None,
+        },
+        Builtin {
             name: "TargetDown",
             input: series("pgvitals_up == 0".into()),
             for_: Duration::from_secs(60),

@@ -8,6 +8,7 @@
 
 pub mod board;
 pub mod connection;
+pub mod database;
 pub mod indexes;
 pub mod migrations;
 pub mod plans;
@@ -228,6 +229,16 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.interval,
         c.timeout,
         Box::new(move |_| Box::new(table_sizes::TableSizesCollector { top_n })),
+    );
+    let c = &cfg.database;
+    let size_interval = c.size_interval.0;
+    add(
+        "database",
+        Scope::Cluster,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move |_| Box::new(database::DatabaseCollector::new(size_interval))),
     );
     let c = &cfg.plans;
     let settings = c.clone();

@@ -48,13 +48,14 @@ impl Default for AlertsConfig {
 }
 
 /// The names of the built-in alert rules, the keys `alerts.builtin` accepts.
-pub const BUILTIN_RULES: [&str; 8] = [
+pub const BUILTIN_RULES: [&str; 9] = [
     "QueryLatencyTargetMissed",
     "SlowQuery",
     "QueryRegressed",
     "IndexHitRatioLow",
     "ConnectionAcquisitionSlow",
     "MigrationTooSlow",
+    "DeadlocksDetected",
     "TargetDown",
     "CollectorFailing",
 ];

@@ -21,6 +21,33 @@ pub struct CollectorsConfig {
     pub table_sizes: TableSizesConfig,
     /// `plans`: generic plans of slow, regressed and top statements, and index suggestions.
     pub plans: PlansConfig,
+    /// `database`: pg_stat_database's counters per database, and database sizes.
+    pub database: DatabaseConfig,
+}
+
+/// Settings of the `database` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two reads of pg_stat_database.
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Time between two reads of the database sizes (pg_database_size stats every file).
+    pub size_interval: Dur,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            enabled: true,
+            interval: Dur::secs(15),
+            timeout: Dur::secs(10),
+            size_interval: Dur::secs(300),
+        }
+    }
 }
 
 /// Settings of the `plans` collector: what it may ask of the database, and how often.
