@@ -265,7 +265,7 @@ async fn a_migration_that_drops_an_index_makes_the_statement_regress_with_its_ca
     let daemon = start(config(
         cluster,
         &db,
-        "collectors:\n  statements: {interval: 1s}\n  plans: {interval: 1s, max_per_minute: 120}\n  migrations: {interval: 1s}\nthresholds:\n  query_regression: {factor: 2, min_calls: 5, min_minutes: 1}\nalerts:\n  evaluation_interval: 1s\n  builtin:\n    QueryRegressed: {for: 2s}\n",
+        "collectors:\n  statements: {interval: 1s}\n  plans: {interval: 1s, max_per_minute: 120}\n  migrations: {interval: 1s}\nthresholds:\n  query_regression: {factor: 2, min_calls: 2, min_minutes: 1}\nalerts:\n  evaluation_interval: 1s\n  builtin:\n    QueryRegressed: {for: 2s}\n",
     ))
     .await;
     wait_ready(&daemon).await;

@@ -67,8 +67,8 @@ struct Tracked {
     attempted: Instant,
     /// Plan changes counted.
     changes: u64,
-    /// While the statement is slow or regressed: the rows of its plan's tables as last read
-    /// before that began.
+    /// Once the statement turned slow or regressed: the rows of its plan's tables as last read
+    /// before that began (until it is captured again at normal speed).
     rows_before: Option<Vec<(plan::Relation, RowsAt)>>,
 }
 
@@ -193,6 +193,9 @@ impl PlansCollector {
             rows_before: None,
         });
         t.attempted = Instant::now();
+        if c.reason == Reason::Top {
+            t.rows_before = None;
+        }
         t.plans.attempted_at = now;
         let (json, method) = match result {
             Ok(r) => r,
@@ -304,15 +307,18 @@ impl PlansCollector {
     }
 
     /// For the statements that are slow or regressed: the rows their tables had before (noted
-    /// once, when it begins) and have now (read each poll, one query for all of them).
+    /// once, when it begins, and kept until the statement is captured again at normal speed)
+    /// and have now (read each poll, one query for all of them).
     async fn watch_growth(&mut self, client: &Client, setup: &Setup, candidates: &[Candidate]) {
         let mut relations: Vec<plan::Relation> = Vec::new();
         for c in candidates {
             let Some(t) = self.tracked.get_mut(&c.queryid) else {
                 continue;
             };
+            // A statement back to normal keeps what its tables had before it turned bad (an
+            // interval or two of normal speed in a regression must not move "before" to now);
+            // the next capture while it is normal clears it.
             let Some(p) = t.plans.plan.as_ref().filter(|_| c.reason != Reason::Top) else {
-                t.rows_before = None;
                 continue;
             };
             if t.rows_before.is_none() {
