@@ -430,6 +430,9 @@ impl Engine {
             .range((rule.name.clone(), Labels::new())..)
             .take_while(|((r, _), _)| *r == rule.name)
             .map(|(k, _)| k.clone())
+            // Two rules may share a name (a warning and a critical threshold): each owns the
+            // alerts that carry its own labels.
+            .filter(|(_, l)| rule.labels.iter().all(|(k, v)| l.get(k) == Some(v)))
             .filter(|k| !seen.contains(k))
             .collect();
         for key in others {
@@ -655,6 +658,39 @@ mod tests {
         let other = inputs(MEAN, &[(&[("queryid", "other")], 5.0)], "statements");
         e.evaluate(&other, at(150));
         assert_eq!(e.active().count(), 0);
+    }
+
+    #[test]
+    fn a_warning_and_a_critical_rule_of_one_name_keep_their_own_alerts() {
+        let mut e = Engine::new(
+            rules("alerts:\n  builtin:\n    TransactionIdWraparoundRisk: {for: 0s}\n"),
+            settings(),
+        );
+        const USED: &str = "pgvitals_database_transaction_id_used_ratio";
+        let severities = |e: &Engine| {
+            let mut s: Vec<String> = e
+                .active()
+                .filter(|a| a.rule == "TransactionIdWraparoundRisk")
+                .map(|a| format!("{:?} {}", a.state, a.labels["severity"]))
+                .collect();
+            s.sort();
+            s
+        };
+        e.evaluate(
+            &inputs(USED, &[(&[("database", "db")], 0.6)], "wraparound"),
+            at(0),
+        );
+        assert_eq!(severities(&e), ["Firing warning"]);
+        e.evaluate(
+            &inputs(USED, &[(&[("database", "db")], 0.8)], "wraparound"),
+            at(60),
+        );
+        assert_eq!(severities(&e), ["Firing critical", "Firing warning"]);
+        e.evaluate(
+            &inputs(USED, &[(&[("database", "db")], 0.6)], "wraparound"),
+            at(120),
+        );
+        assert_eq!(severities(&e), ["Firing warning"]);
     }
 
     #[test]
