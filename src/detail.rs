@@ -104,9 +104,10 @@ pub struct StatementReport {
 }
 
 /// One thing to act on.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Finding {
-    /// One of `collectors::indexes::FINDING_KINDS`.
+    /// One of `collectors::indexes::FINDING_KINDS`, `collectors::vacuum::FINDING_KIND` or
+    /// `collectors::sequences::FINDING_KIND`.
     pub kind: &'static str,
     /// Schema of the table.
     pub schema: String,
@@ -122,11 +123,21 @@ pub struct Finding {
     pub modifications: Option<f64>,
     /// Bytes the finding costs (index size), where that applies.
     pub bytes: Option<f64>,
+    /// sequence_exhaustion: the sequence (`schema.name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
+    /// sequence_exhaustion: the column the sequence feeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The figures behind the finding, by name (autovacuum_overdue: dead_tuples,
+    /// vacuum_threshold, overdue_seconds…; sequence_exhaustion: used_ratio, last_value, limit).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub figures: std::collections::BTreeMap<&'static str, f64>,
     /// What to do about it, for people.
     pub detail: String,
 }
 
-/// `/findings` for one database (collector: indexes).
+/// `/findings` for one database, from one collector (indexes, vacuum, sequences).
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingsReport {
     /// Every finding, largest first within a kind.

@@ -162,6 +162,10 @@ query!(
     "database_size",
     [(130000, "database_size.sql")]
 );
+query!(WRAPAROUND, "wraparound", [(130000, "wraparound.sql")]);
+query!(XMIN_HORIZON, "xmin_horizon", [(130000, "xmin_horizon.sql")]);
+query!(VACUUM, "vacuum", [(130000, "vacuum.sql")]);
+query!(SEQUENCES, "sequences", [(130000, "sequences.sql")]);
 query!(
     STATEMENTS_EXTENSION,
     "statements_extension",
@@ -236,6 +240,10 @@ pub static ALL: &[&Query] = &[
     &TABLE_SIZES,
     &DATABASE_STATS,
     &DATABASE_SIZE,
+    &WRAPAROUND,
+    &XMIN_HORIZON,
+    &VACUUM,
+    &SEQUENCES,
     &STATEMENTS_EXTENSION,
     &STATEMENTS_INFO,
     &STATEMENTS,

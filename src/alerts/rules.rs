@@ -132,6 +132,10 @@ pub fn prom_duration(d: Duration) -> String {
     format!("{s}s")
 }
 
+fn wraparound_description() -> String {
+    "{{ $labels.database }} has used {{ $value | humanizePercentage }} of the 2^31 transaction IDs before wraparound (pgvitals_database_transaction_id_age); at 100% PostgreSQL stops accepting writes. Anti-wraparound autovacuum should be freezing it: look for what holds the xmin horizon (XminHorizonHeld, pgvitals_xmin_horizon_holder_age_seconds) and the oldest tables (pgvitals_table_transaction_id_age), and VACUUM (FREEZE) them.".into()
+}
+
 fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
@@ -254,6 +258,90 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             enrich: Enrich::None,
         },
         Builtin {
+            name: "TransactionIdWraparoundRisk",
+            input: series(format!(
+                "pgvitals_database_transaction_id_used_ratio > {}",
+                t.transaction_id_wraparound.warning
+            )),
+            for_: Duration::from_secs(300),
+            severity: "warning",
+            summary: "{{ $labels.database }} on {{ $labels.target }} is heading for transaction ID wraparound".into(),
+            description: wraparound_description(),
+            enrich: Enrich::None,
+        },
+        Builtin {
+            name: "TransactionIdWraparoundRisk",
+            input: series(format!(
+                "pgvitals_database_transaction_id_used_ratio > {}",
+                t.transaction_id_wraparound.critical
+            )),
+            for_: Duration::from_secs(300),
+            severity: "critical",
+            summary: "{{ $labels.database }} on {{ $labels.target }} is close to transaction ID wraparound".into(),
+            description: wraparound_description(),
+            enrich: Enrich::None,
+        },
+        Builtin {
+            name: "XminHorizonHeld",
+            input: series(format!(
+                "pgvitals_xmin_horizon_holder_age_seconds > {}",
+                t.xmin_horizon_age.0.as_secs_f64()
+            )),
+            for_: Duration::ZERO,
+            severity: "warning",
+            summary: "A {{ $labels.kind }} holds back vacuum on {{ $labels.target }}".into(),
+            description: format!(
+                "{{{{ $labels.kind }}}} {{{{ $labels.holder }}}} (pid {{{{ $labels.pid }}}}, application {{{{ $labels.application }}}}, user {{{{ $labels.user }}}}, database {{{{ $labels.database }}}}) has held the xmin horizon for {{{{ $value | humanizeDuration }}}}, over {}; vacuum cannot remove rows deleted since, in any database, and tables bloat. End the transaction (pg_terminate_backend), commit or roll back the prepared transaction, or drop the unused slot.",
+                human(t.xmin_horizon_age.0)
+            ),
+            enrich: Enrich::None,
+        },
+        Builtin {
+            name: "AutovacuumOverdue",
+            input: series(format!(
+                "pgvitals_table_autovacuum_overdue_seconds > {}",
+                t.autovacuum_overdue.0.as_secs_f64()
+            )),
+            for_: Duration::ZERO,
+            severity: "warning",
+            summary: "Autovacuum is overdue on {{ $labels.schema }}.{{ $labels.table }} ({{ $labels.target }}/{{ $labels.database }})".into(),
+            description: format!(
+                "{{{{ $labels.schema }}}}.{{{{ $labels.table }}}} has been past its own autovacuum threshold ({{{{ $labels.reason }}}}) for {{{{ $value | humanizeDuration }}}}, over {}. /findings (kind autovacuum_overdue) has its figures and why; VACUUM (ANALYZE) it.",
+                human(t.autovacuum_overdue.0)
+            ),
+            enrich: Enrich::None,
+        },
+        Builtin {
+            name: "SequenceNearExhaustion",
+            input: series(format!(
+                "pgvitals_sequence_used_ratio > {}",
+                t.sequence_used
+            )),
+            for_: Duration::ZERO,
+            severity: "warning",
+            summary: "Sequence {{ $labels.schema }}.{{ $labels.sequence }} is {{ $value | humanizePercentage }} used ({{ $labels.target }}/{{ $labels.database }})".into(),
+            description: format!(
+                "{{{{ $labels.schema }}}}.{{{{ $labels.sequence }}}} (feeding {{{{ $labels.column }}}}) has used {{{{ $value | humanizePercentage }}}} of its range, counting to the end of its own type or its column's, whichever comes first (the alert is past {}); when it runs out, inserts fail. /findings (kind sequence_exhaustion) says what to widen.",
+                humanize_percentage(t.sequence_used)
+            ),
+            enrich: Enrich::None,
+        },
+        Builtin {
+            name: "ConnectionsNearMax",
+            input: series(format!(
+                "pgvitals_connections_used_ratio > {}",
+                t.connections_used
+            )),
+            for_: Duration::from_secs(120),
+            severity: "warning",
+            summary: "{{ $labels.target }} is running out of connections".into(),
+            description: format!(
+                "{{{{ $value | humanizePercentage }}}} of max_connections − superuser_reserved_connections is in use on {{{{ $labels.target }}}}, over {}; at 100% new sessions of ordinary roles are refused. pgvitals_connections shows which database and state hold them; a pooler (PgBouncer) in front helps.",
+                humanize_percentage(t.connections_used)
+            ),
+            enrich: Enrich::None,
+        },
+        Builtin {
             name: "TargetDown",
             input: series("pgvitals_up == 0".into()),
             for_: Duration::from_secs(60),
@@ -355,8 +443,27 @@ mod tests {
     #[test]
     fn builtins_follow_the_thresholds() {
         let rules = build(&config(""));
-        let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+        let mut names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+        names.dedup();
         assert_eq!(names, crate::config::BUILTIN_RULES);
+        let wraparound: Vec<(String, &str)> = rules
+            .iter()
+            .filter(|r| r.name == "TransactionIdWraparoundRisk")
+            .map(|r| (r.query(), r.labels["severity"].as_str()))
+            .collect();
+        assert_eq!(
+            wraparound,
+            [
+                (
+                    "pgvitals_database_transaction_id_used_ratio > 0.5".to_string(),
+                    "warning"
+                ),
+                (
+                    "pgvitals_database_transaction_id_used_ratio > 0.75".to_string(),
+                    "critical"
+                )
+            ]
+        );
         let q = |n: &str| rules.iter().find(|r| r.name == n).unwrap().query();
         assert_eq!(
             q("QueryLatencyTargetMissed"),

@@ -15,6 +15,7 @@ const IN_RECOVERY: &str = "pgvitals_in_recovery";
 const MAX: &str = "pgvitals_connections_max";
 const RESERVED: &str = "pgvitals_connections_reserved";
 const CONNECTIONS: &str = "pgvitals_connections";
+const USED: &str = "pgvitals_connections_used_ratio";
 const LONGEST_XACT: &str = "pgvitals_transaction_longest_seconds";
 const LONGEST_IDLE_XACT: &str = "pgvitals_idle_in_transaction_longest_seconds";
 
@@ -32,6 +33,8 @@ impl Collector for ConnectionCollector {
                 cx.client.query(activity_sql, &[])
             )?;
 
+            let max_connections = settings.try_get::<_, i64>("max_connections")? as f64;
+            let reserved = settings.try_get::<_, i64>("reserved_connections")? as f64;
             let version: String = settings.try_get("server_version")?;
             let version_num: i32 = settings.try_get("server_version_num")?;
             let mut out = vec![
@@ -56,12 +59,9 @@ impl Collector for ConnectionCollector {
                     [],
                     f64::from(u8::from(settings.try_get::<_, bool>("in_recovery")?)),
                 ),
-                Family::gauge(MAX, "max_connections of the server.")
-                    .with([], settings.try_get::<_, i64>("max_connections")? as f64),
-                Family::gauge(RESERVED, "superuser_reserved_connections of the server.").with(
-                    [],
-                    settings.try_get::<_, i64>("reserved_connections")? as f64,
-                ),
+                Family::gauge(MAX, "max_connections of the server.").with([], max_connections),
+                Family::gauge(RESERVED, "superuser_reserved_connections of the server.")
+                    .with([], reserved),
             ];
 
             let mut connections = Family::gauge(
@@ -77,10 +77,12 @@ impl Collector for ConnectionCollector {
                 "Longest time a session of the database has sat idle in a transaction, 0 when none.",
             );
             let mut current_db: Option<(String, f64)> = None;
+            let mut sessions = 0.0;
             for row in &activity {
                 let db: String = row.try_get("database")?;
                 let state: String = row.try_get("state")?;
                 let n: i64 = row.try_get("connections")?;
+                sessions += n as f64;
                 let xact: f64 = row.try_get("longest_transaction_seconds")?;
                 let in_state: f64 = row.try_get("longest_in_state_seconds")?;
                 connections.push(
@@ -104,7 +106,12 @@ impl Collector for ConnectionCollector {
             if let Some((d, max)) = current_db {
                 longest_xact.push([("database", d)], max);
             }
-            out.extend([connections, longest_xact, longest_idle]);
+            let used = Family::gauge(
+                USED,
+                "Client sessions / (max_connections − superuser_reserved_connections): at 1 ordinary roles are refused (what ConnectionsNearMax fires on).",
+            )
+            .with([], sessions / (max_connections - reserved).max(1.0));
+            out.extend([connections, longest_xact, longest_idle, used]);
             Ok(out.into())
         })
     }

@@ -346,6 +346,7 @@ impl IndexesCollector {
                     modifications: None,
                     bytes: Some(i.size),
                     detail: "indisvalid = false (e.g. a failed CREATE INDEX CONCURRENTLY): drop it, or REINDEX it".into(),
+                    ..Finding::default()
                 });
             } else if i.now.scans == 0.0 && !i.constraint_backed && window_seconds >= min_age {
                 out.push(Finding {
@@ -361,6 +362,7 @@ impl IndexesCollector {
                         "no scan in {:.0} s of statistics: dropping it frees its bytes and speeds up writes",
                         window_seconds
                     ),
+                    ..Finding::default()
                 });
             }
         }
@@ -384,6 +386,7 @@ impl IndexesCollector {
                         "{} rows modified since the last analyze ({} live): ANALYZE it",
                         t.mod_since_analyze, t.live
                     ),
+                    ..Finding::default()
                 });
             }
         }
@@ -749,6 +752,7 @@ fn catalog_findings(rows: &[tokio_postgres::Row]) -> Result<Vec<Finding>, tokio_
             modifications: None,
             bytes: r.try_get::<_, Option<i64>>("size_bytes")?.map(|b| b as f64),
             detail,
+            ..Finding::default()
         });
     }
     Ok(out)

@@ -12,10 +12,13 @@ pub mod database;
 pub mod indexes;
 pub mod migrations;
 pub mod plans;
+pub mod sequences;
 pub mod statement_deltas;
 pub mod statement_watch;
 pub mod statements;
 pub mod table_sizes;
+pub mod vacuum;
+pub mod wraparound;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -239,6 +242,35 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.interval,
         c.timeout,
         Box::new(move |_| Box::new(database::DatabaseCollector::new(size_interval))),
+    );
+    let c = &cfg.wraparound;
+    add(
+        "wraparound",
+        Scope::Cluster,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(|_| Box::new(wraparound::WraparoundCollector::default())),
+    );
+    let c = &cfg.vacuum;
+    let top_n = c.top_n;
+    add(
+        "vacuum",
+        Scope::Database,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move |_| Box::new(vacuum::VacuumCollector::new(top_n))),
+    );
+    let c = &cfg.sequences;
+    let (top_n, used) = (c.top_n, thresholds.sequence_used);
+    add(
+        "sequences",
+        Scope::Database,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move |_| Box::new(sequences::SequencesCollector::new(top_n, used))),
     );
     let c = &cfg.plans;
     let settings = c.clone();

@@ -48,7 +48,7 @@ impl Default for AlertsConfig {
 }
 
 /// The names of the built-in alert rules, the keys `alerts.builtin` accepts.
-pub const BUILTIN_RULES: [&str; 9] = [
+pub const BUILTIN_RULES: [&str; 14] = [
     "QueryLatencyTargetMissed",
     "SlowQuery",
     "QueryRegressed",
@@ -56,6 +56,11 @@ pub const BUILTIN_RULES: [&str; 9] = [
     "ConnectionAcquisitionSlow",
     "MigrationTooSlow",
     "DeadlocksDetected",
+    "TransactionIdWraparoundRisk",
+    "XminHorizonHeld",
+    "AutovacuumOverdue",
+    "SequenceNearExhaustion",
+    "ConnectionsNearMax",
     "TargetDown",
     "CollectorFailing",
 ];

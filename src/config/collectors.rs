@@ -23,6 +23,61 @@ pub struct CollectorsConfig {
     pub plans: PlansConfig,
     /// `database`: pg_stat_database's counters per database, and database sizes.
     pub database: DatabaseConfig,
+    /// `wraparound`: transaction and multixact ID ages per database, what holds the xmin
+    /// horizon back, autovacuum workers busy.
+    pub wraparound: IntervalConfig,
+    /// `vacuum`: tables autovacuum is overdue on by their own thresholds, the oldest tables by
+    /// transaction ID age.
+    pub vacuum: TopNConfig,
+    /// `sequences`: how much of each sequence (and of the column it feeds) is used.
+    pub sequences: TopNConfig,
+}
+
+/// Settings of a collector that needs only a schedule.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntervalConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls.
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+}
+
+impl Default for IntervalConfig {
+    fn default() -> Self {
+        IntervalConfig {
+            enabled: true,
+            interval: Dur::secs(60),
+            timeout: Dur::secs(10),
+        }
+    }
+}
+
+/// Settings of a per-database collector that exports its worst `top_n` objects one by one.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopNConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls.
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Objects exported one by one, worst first (every finding is listed in /findings).
+    pub top_n: u32,
+}
+
+impl Default for TopNConfig {
+    fn default() -> Self {
+        TopNConfig {
+            enabled: true,
+            interval: Dur::secs(300),
+            timeout: Dur::secs(20),
+            top_n: 20,
+        }
+    }
 }
 
 /// Settings of the `database` collector.

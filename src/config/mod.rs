@@ -259,6 +259,8 @@ impl Config {
                 c.statements.history_statements,
                 "",
             ),
+            ("collectors.vacuum.top_n", c.vacuum.top_n as usize, ""),
+            ("collectors.sequences.top_n", c.sequences.top_n as usize, ""),
             (
                 "collectors.plans.max_per_minute",
                 c.plans.max_per_minute as usize,
@@ -267,6 +269,26 @@ impl Config {
         ] {
             if value == 0 {
                 return Err(err(key.into(), format!("must be at least 1{hint}")));
+            }
+        }
+        let t = &self.thresholds;
+        for (key, value) in [
+            (
+                "thresholds.transaction_id_wraparound.warning",
+                t.transaction_id_wraparound.warning,
+            ),
+            (
+                "thresholds.transaction_id_wraparound.critical",
+                t.transaction_id_wraparound.critical,
+            ),
+            ("thresholds.sequence_used", t.sequence_used),
+            ("thresholds.connections_used", t.connections_used),
+        ] {
+            if !(value > 0.0 && value <= 1.0) {
+                return Err(err(
+                    key.into(),
+                    format!("{value} is not a fraction: use a number in (0, 1], e.g. 0.75"),
+                ));
             }
         }
         if self.thresholds.query_regression.factor <= 1.0 {

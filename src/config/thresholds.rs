@@ -21,6 +21,39 @@ pub struct Thresholds {
     /// A statement whose interval mean exceeds `factor` × its baseline is regressed
     /// (`QueryRegressed`).
     pub query_regression: RegressionThreshold,
+    /// Fraction of the 2³¹ transaction ID limit a database's oldest unfrozen ID may use
+    /// (`TransactionIdWraparoundRisk`).
+    pub transaction_id_wraparound: WraparoundThreshold,
+    /// Fraction of a sequence's range (its own type's or its column's) it may use
+    /// (`SequenceNearExhaustion`, finding `sequence_exhaustion`).
+    pub sequence_used: f64,
+    /// How long a table may stay past its autovacuum threshold (`AutovacuumOverdue`).
+    pub autovacuum_overdue: Dur,
+    /// How long the oldest xmin may hold vacuum's horizon back (`XminHorizonHeld`).
+    pub xmin_horizon_age: Dur,
+    /// Fraction of `max_connections − superuser_reserved_connections` in use
+    /// (`ConnectionsNearMax`).
+    pub connections_used: f64,
+}
+
+/// `TransactionIdWraparoundRisk` fires as a warning past `warning` and as critical past
+/// `critical` (fractions of 2³¹).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WraparoundThreshold {
+    /// Fraction of the limit for a warning.
+    pub warning: f64,
+    /// Fraction of the limit for a critical alert.
+    pub critical: f64,
+}
+
+impl Default for WraparoundThreshold {
+    fn default() -> Self {
+        WraparoundThreshold {
+            warning: 0.5,
+            critical: 0.75,
+        }
+    }
 }
 
 /// "Regressed": the interval mean over `factor` × the median of the last hour's 1-minute means
@@ -55,6 +88,11 @@ impl Default for Thresholds {
             migration_duration: Dur::secs(300),
             slow_query: Dur::millis(100),
             query_regression: RegressionThreshold::default(),
+            transaction_id_wraparound: WraparoundThreshold::default(),
+            sequence_used: 0.75,
+            autovacuum_overdue: Dur::secs(3600),
+            xmin_horizon_age: Dur::secs(3600),
+            connections_used: 0.8,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `/findings`: every schema finding of every polled database, with what to do about it (JSON).
+//! `/findings`: every finding of every polled database (schema and indexes, autovacuum
+//! overdue, sequences near exhaustion), with what to do about it (JSON).
 //! An unindexed foreign key whose columns a statement's plan filters on sequentially (the plans
 //! collector suggested that index) carries the statements and their execution time per minute:
 //! what the missing index costs.
@@ -59,7 +60,9 @@ pub fn page(snapshot: &Snapshot) -> Page {
             _ => None,
         })
         .collect();
-    let mut databases = Vec::new();
+    // One entry per database: the indexes, vacuum and sequences collectors each report theirs.
+    let mut by_database: std::collections::BTreeMap<(&str, &str), (f64, Vec<Value>)> =
+        std::collections::BTreeMap::new();
     for (key, entry) in &entries {
         let Some(Report::Findings(r)) = &entry.report else {
             continue;
@@ -67,26 +70,31 @@ pub fn page(snapshot: &Snapshot) -> Page {
         let plans = plans
             .get(&(key.target.as_str(), key.database.as_str()))
             .copied();
-        let findings: Vec<Value> = r
-            .findings
-            .iter()
-            .map(|f| {
-                let mut v = json!(f);
-                if f.kind == "unindexed_foreign_key" {
-                    let c = costs(f, plans);
-                    if !c.is_empty() {
-                        v["statements"] = json!(c);
-                    }
+        let slot = by_database
+            .entry((key.target.as_str(), key.database.as_str()))
+            .or_insert((0.0, Vec::new()));
+        slot.0 = slot.0.max(entry.polled_at_unix());
+        slot.1.extend(r.findings.iter().map(|f| {
+            let mut v = json!(f);
+            if f.kind == "unindexed_foreign_key" {
+                let c = costs(f, plans);
+                if !c.is_empty() {
+                    v["statements"] = json!(c);
                 }
-                v
-            })
-            .collect();
-        databases.push(json!({
-            "target": key.target,
-            "database": key.database,
-            "polled_at": entry.polled_at_unix(),
-            "findings": findings,
+            }
+            v
         }));
     }
+    let databases: Vec<Value> = by_database
+        .into_iter()
+        .map(|((target, database), (polled_at, findings))| {
+            json!({
+                "target": target,
+                "database": database,
+                "polled_at": polled_at,
+                "findings": findings,
+            })
+        })
+        .collect();
     Page::json(&json!({ "databases": databases }))
 }
