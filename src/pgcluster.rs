@@ -98,26 +98,7 @@ impl Cluster {
 
     /// As [`Cluster::start`], with the server binaries in `bin`.
     pub fn start_with(bin: PathBuf, settings: &[&str]) -> anyhow::Result<Cluster> {
-        let as_postgres = is_root();
-        let dir = tempfile::Builder::new()
-            .prefix("pgvitals-pg-")
-            .tempdir()
-            .context("creating the cluster directory")?
-            .keep();
-        if as_postgres {
-            let (uid, gid) = postgres_ids()?;
-            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
-                .with_context(|| format!("chown {} to postgres", dir.display()))?;
-        }
-        let mut cluster = Cluster {
-            bin,
-            dir,
-            port: free_port()?,
-            as_postgres,
-            running: false,
-            watchdog: None,
-        };
-        cluster.spawn_watchdog()?;
+        let mut cluster = Cluster::empty(bin)?;
         cluster.run(
             "initdb",
             &[
@@ -148,6 +129,75 @@ impl Cluster {
             .write_all(conf.as_bytes())?;
         cluster.start_server()?;
         Ok(cluster)
+    }
+
+    /// A cluster with its directory (owned by `postgres` when running as root), a free port
+    /// and its watchdog, and nothing in the directory yet.
+    fn empty(bin: PathBuf) -> anyhow::Result<Cluster> {
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("pgvitals-pg-")
+            .tempdir()
+            .context("creating the cluster directory")?
+            .keep();
+        if as_postgres {
+            let (uid, gid) = postgres_ids()?;
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+                .with_context(|| format!("chown {} to postgres", dir.display()))?;
+        }
+        let mut cluster = Cluster {
+            bin,
+            dir,
+            port: free_port()?,
+            as_postgres,
+            running: false,
+            watchdog: None,
+        };
+        cluster.spawn_watchdog()?;
+        Ok(cluster)
+    }
+
+    /// A streaming standby of `primary` made by `pg_basebackup -R`: its own directory and port
+    /// on 127.0.0.1, `application_name` (and `cluster_name`) `name` as its primary sees it.
+    /// Needs `pg_basebackup` beside `pg_ctl` ([`Cluster::can_make_standbys`]).
+    pub fn standby_of(primary: &Cluster, name: &str) -> anyhow::Result<Cluster> {
+        let mut cluster = Cluster::empty(primary.bin.clone())?;
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=postgres application_name={name}",
+            primary.port
+        );
+        cluster.run(
+            "pg_basebackup",
+            &[
+                "-D",
+                &cluster.data_dir(),
+                "-d",
+                &conninfo,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        )?;
+        // The copied postgresql.conf is the primary's: the last setting of a name wins.
+        let conf = format!(
+            "\nport = {}\nunix_socket_directories = '{}'\ncluster_name = '{name}'\nhot_standby = on\n",
+            cluster.port,
+            cluster.dir.display()
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(Path::new(&cluster.data_dir()).join("postgresql.conf"))?
+            .write_all(conf.as_bytes())?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// Whether [`Cluster::standby_of`] can run with these binaries.
+    pub fn can_make_standbys(&self) -> bool {
+        self.bin.join("pg_basebackup").exists()
     }
 
     /// The port the server listens on (127.0.0.1).

@@ -166,6 +166,12 @@ query!(WRAPAROUND, "wraparound", [(130000, "wraparound.sql")]);
 query!(XMIN_HORIZON, "xmin_horizon", [(130000, "xmin_horizon.sql")]);
 query!(VACUUM, "vacuum", [(130000, "vacuum.sql")]);
 query!(SEQUENCES, "sequences", [(130000, "sequences.sql")]);
+query!(REPLICATION, "replication", [(130000, "replication.sql")]);
+query!(
+    REPLICATION_SLOTS,
+    "replication_slots",
+    [(130000, "replication_slots.sql")]
+);
 query!(
     STATEMENTS_EXTENSION,
     "statements_extension",
@@ -244,6 +250,8 @@ pub static ALL: &[&Query] = &[
     &XMIN_HORIZON,
     &VACUUM,
     &SEQUENCES,
+    &REPLICATION,
+    &REPLICATION_SLOTS,
     &STATEMENTS_EXTENSION,
     &STATEMENTS_INFO,
     &STATEMENTS,

@@ -25,6 +25,7 @@ enum Part {
 enum Format {
     Plain,
     Humanize,
+    Humanize1024,
     Percentage,
     Duration,
 }
@@ -69,6 +70,7 @@ impl Template {
                 Part::Value(f) => out.push_str(&match f {
                     Format::Plain => go_float(value),
                     Format::Humanize => humanize(value),
+                    Format::Humanize1024 => humanize_1024(value),
                     Format::Percentage => humanize_percentage(value),
                     Format::Duration => humanize_duration(value),
                 }),
@@ -97,6 +99,7 @@ fn parse_action(action: &str) -> Result<Part, String> {
     let format = match (head, func) {
         ("$value", None) => Format::Plain,
         ("$value", Some("humanize")) | ("humanize $value", None) => Format::Humanize,
+        ("$value", Some("humanize1024")) | ("humanize1024 $value", None) => Format::Humanize1024,
         ("$value", Some("humanizePercentage")) | ("humanizePercentage $value", None) => {
             Format::Percentage
         }
@@ -206,6 +209,23 @@ pub fn humanize(v: f64) -> String {
     format!("{}{prefix}", go_g4(v))
 }
 
+/// Prometheus' `humanize1024`: binary prefixes (`Ki`, `Mi`, ...), 4 significant digits.
+pub fn humanize_1024(v: f64) -> String {
+    if v.abs() <= 1.0 || !v.is_finite() {
+        return go_g4(v);
+    }
+    let mut v = v;
+    let mut prefix = "";
+    for p in ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
+        if v.abs() < 1024.0 {
+            break;
+        }
+        prefix = p;
+        v /= 1024.0;
+    }
+    format!("{}{prefix}", go_g4(v))
+}
+
 /// A magnitude below 1 scaled into 1..1000 with its SI prefix (`m`, `u`, `n`, ...).
 fn scale_up(mut v: f64) -> (f64, &'static str) {
     let mut prefix = "";
@@ -277,6 +297,8 @@ mod tests {
         assert_eq!(humanize_duration(0.0), "0s");
         assert_eq!(humanize(1234567.0), "1.235M");
         assert_eq!(humanize(0.05), "50m");
+        assert_eq!(humanize_1024(1024.0 * 1024.0 * 1536.0), "1.5Gi");
+        assert_eq!(humanize_1024(512.0), "512");
         assert_eq!(humanize_percentage(0.5), "50%");
         assert_eq!(humanize_percentage(0.87654), "87.65%");
         assert_eq!(go_g4(123456.0), "1.235e+05");

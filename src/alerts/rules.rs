@@ -342,6 +342,33 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             enrich: Enrich::None,
         },
         Builtin {
+            name: "ReplicationLagHigh",
+            input: series(format!(
+                "pgvitals_replication_replay_lag_seconds > {}",
+                t.replication_lag.0.as_secs_f64()
+            )),
+            for_: Duration::from_secs(60),
+            severity: "warning",
+            summary: "Standby {{ $labels.standby }} is behind ({{ $labels.target }})".into(),
+            description: format!(
+                "Standby {{{{ $labels.standby }}}} has not replayed WAL that is {{{{ $value | humanizeDuration }}}} old, over {} (as {{{{ $labels.target }}}} sees it). Reads there are that stale, and a failover would lose or wait for it. pgvitals_standby_replay_paused says whether replay is paused (pg_wal_replay_resume()); pgvitals_replication_lag_bytes whether WAL is stuck sending, writing (network, standby disk) or replaying.",
+                human(t.replication_lag.0)
+            ),
+            enrich: Enrich::None,
+        },
+        Builtin {
+            name: "ReplicationSlotInactive",
+            input: series(format!(
+                "pgvitals_replication_slot_retained_bytes{{active=\"false\"}} > {}",
+                t.replication_slot_retained_bytes
+            )),
+            for_: Duration::from_secs(300),
+            severity: "warning",
+            summary: "Inactive replication slot {{ $labels.slot }} keeps WAL on {{ $labels.target }}".into(),
+            description: "Replication slot {{ $labels.slot }} ({{ $labels.slot_type }}) has no consumer and keeps {{ $value | humanize1024 }}B of WAL on disk, and more as the server writes; the disk fills and the server stops. Reconnect its consumer, or drop it: SELECT pg_drop_replication_slot('{{ $labels.slot }}').".into(),
+            enrich: Enrich::None,
+        },
+        Builtin {
             name: "TargetDown",
             input: series("pgvitals_up == 0".into()),
             for_: Duration::from_secs(60),

@@ -12,6 +12,7 @@ pub mod database;
 pub mod indexes;
 pub mod migrations;
 pub mod plans;
+pub mod replication;
 pub mod sequences;
 pub mod statement_deltas;
 pub mod statement_watch;
@@ -251,6 +252,15 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.interval,
         c.timeout,
         Box::new(|_| Box::new(wraparound::WraparoundCollector::default())),
+    );
+    let c = &cfg.replication;
+    add(
+        "replication",
+        Scope::Cluster,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(|_| Box::new(replication::ReplicationCollector::default())),
     );
     let c = &cfg.vacuum;
     let top_n = c.top_n;

@@ -48,7 +48,7 @@ impl Default for AlertsConfig {
 }
 
 /// The names of the built-in alert rules, the keys `alerts.builtin` accepts.
-pub const BUILTIN_RULES: [&str; 14] = [
+pub const BUILTIN_RULES: [&str; 16] = [
     "QueryLatencyTargetMissed",
     "SlowQuery",
     "QueryRegressed",
@@ -61,6 +61,8 @@ pub const BUILTIN_RULES: [&str; 14] = [
     "AutovacuumOverdue",
     "SequenceNearExhaustion",
     "ConnectionsNearMax",
+    "ReplicationLagHigh",
+    "ReplicationSlotInactive",
     "TargetDown",
     "CollectorFailing",
 ];

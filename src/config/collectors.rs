@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::Dur;
 
 /// Settings of every collector.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectorsConfig {
     /// `connection`: up, version, sessions by state, transaction ages. Its interval is also the
@@ -31,6 +31,29 @@ pub struct CollectorsConfig {
     pub vacuum: TopNConfig,
     /// `sequences`: how much of each sequence (and of the column it feeds) is used.
     pub sequences: TopNConfig,
+    /// `replication`: standbys' lag seen from the primary and from themselves, slots' WAL.
+    pub replication: IntervalConfig,
+}
+
+impl Default for CollectorsConfig {
+    fn default() -> Self {
+        CollectorsConfig {
+            connection: ConnectionCollectorConfig::default(),
+            statements: StatementsConfig::default(),
+            indexes: IndexesConfig::default(),
+            migrations: MigrationsConfig::default(),
+            table_sizes: TableSizesConfig::default(),
+            plans: PlansConfig::default(),
+            database: DatabaseConfig::default(),
+            wraparound: IntervalConfig::default(),
+            vacuum: TopNConfig::default(),
+            sequences: TopNConfig::default(),
+            replication: IntervalConfig {
+                interval: Dur::secs(15),
+                ..IntervalConfig::default()
+            },
+        }
+    }
 }
 
 /// Settings of a collector that needs only a schedule.

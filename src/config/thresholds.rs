@@ -34,6 +34,10 @@ pub struct Thresholds {
     /// Fraction of `max_connections − superuser_reserved_connections` in use
     /// (`ConnectionsNearMax`).
     pub connections_used: f64,
+    /// How far behind its primary a standby's replay may be (`ReplicationLagHigh`).
+    pub replication_lag: Dur,
+    /// WAL an inactive replication slot may keep, bytes (`ReplicationSlotInactive`).
+    pub replication_slot_retained_bytes: f64,
 }
 
 /// `TransactionIdWraparoundRisk` fires as a warning past `warning` and as critical past
@@ -93,6 +97,8 @@ impl Default for Thresholds {
             autovacuum_overdue: Dur::secs(3600),
             xmin_horizon_age: Dur::secs(3600),
             connections_used: 0.8,
+            replication_lag: Dur::secs(30),
+            replication_slot_retained_bytes: 1024.0 * 1024.0 * 1024.0,
         }
     }
 }
