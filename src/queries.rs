@@ -168,6 +168,28 @@ query!(VACUUM, "vacuum", [(130000, "vacuum.sql")]);
 query!(SEQUENCES, "sequences", [(130000, "sequences.sql")]);
 query!(REPLICATION, "replication", [(130000, "replication.sql")]);
 query!(
+    CHECKPOINTS,
+    "checkpoints",
+    [
+        (130000, "checkpoints.sql"),
+        (170000, "checkpoints.pg17.sql")
+    ]
+);
+query!(
+    WAL_STATS,
+    "wal_stats",
+    [
+        (130000, "wal_stats.sql"),
+        (140000, "wal_stats.pg14.sql"),
+        (180000, "wal_stats.pg18.sql")
+    ]
+);
+query!(
+    IO_STATS,
+    "io_stats",
+    [(130000, "io_stats.sql"), (160000, "io_stats.pg16.sql")]
+);
+query!(
     REPLICATION_SLOTS,
     "replication_slots",
     [(130000, "replication_slots.sql")]
@@ -252,6 +274,9 @@ pub static ALL: &[&Query] = &[
     &SEQUENCES,
     &REPLICATION,
     &REPLICATION_SLOTS,
+    &CHECKPOINTS,
+    &WAL_STATS,
+    &IO_STATS,
     &STATEMENTS_EXTENSION,
     &STATEMENTS_INFO,
     &STATEMENTS,

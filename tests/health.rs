@@ -1,7 +1,8 @@
 //! The `database` collector against a real PostgreSQL: two sessions made to deadlock move
 //! `pgvitals_database_deadlocks_total` by exactly one and fire `DeadlocksDetected`; the other
 //! pg_stat_database counters and the database size match what the test reads itself, and the
-//! session counters appear on 14+ only. In the version matrix.
+//! session counters appear on 14+ only; the checkpoint, WAL (14+) and I/O (16+) counters lie
+//! between two reads of the server's own. In the version matrix.
 
 mod common;
 
@@ -147,4 +148,82 @@ async fn a_deadlock_is_counted_once_and_fires_deadlocks_detected() {
         "deadlocks {before} → {}, rollbacks {seen}, size {bytes}, sessions {sessions:?}",
         before + 1.0
     );
+}
+
+/// The counter `sql` reads (NULL: absent on this version), before a whole poll of the
+/// checkpoints collector, the poll's, and after: the counter is monotonic, so the poll's value
+/// lies between the two reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_wal_and_io_counters_match_the_server_s_own() {
+    let cluster = shared_cluster();
+    let db = fresh_database(cluster, "checkpoints").await;
+    let admin = connect(&cluster.dsn("postgres", &db)).await;
+    let version = server_version(&admin).await;
+    let daemon = start(config(
+        cluster,
+        &db,
+        "collectors:\n  checkpoints: {interval: 1s}\n",
+    ))
+    .await;
+    wait_ready(&daemon).await;
+    let checkpoints = if version >= 170000 {
+        "SELECT num_requested::float8 FROM pg_stat_checkpointer"
+    } else {
+        "SELECT checkpoints_req::float8 FROM pg_stat_bgwriter"
+    };
+    let wal = "SELECT wal_bytes::float8 FROM pg_stat_wal";
+    let read = |sql: &'static str| {
+        let admin = &admin;
+        async move { admin.query_one(sql, &[]).await.unwrap().get::<_, f64>(0) }
+    };
+    let before_checkpoint = read(checkpoints).await;
+    admin.batch_execute("CHECKPOINT").await.unwrap();
+    admin
+        .batch_execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g")
+        .await
+        .unwrap();
+    let before_wal = if version >= 140000 { read(wal).await } else { 0.0 };
+    let polls = [("collector", "checkpoints")];
+    let started = scrape(daemon.addr())
+        .await
+        .get("pgvitals_collector_polls_total", &polls)
+        .unwrap();
+    let m = wait_for(&daemon, WAIT, "a whole poll after the reads", |m| {
+        m.get("pgvitals_collector_polls_total", &polls)
+            .is_some_and(|p| p >= started + 2.0)
+    })
+    .await;
+    let after_checkpoint = read(checkpoints).await;
+    let seen = m
+        .get("pgvitals_checkpoints_total", &[("kind", "requested")])
+        .unwrap();
+    assert!(
+        before_checkpoint + 1.0 <= seen && seen <= after_checkpoint,
+        "requested checkpoints: {before_checkpoint} before CHECKPOINT, pgvitals {seen}, {after_checkpoint} after"
+    );
+    let wal_bytes = m.get("pgvitals_wal_bytes_total", &[]);
+    if version >= 140000 {
+        let after_wal = read(wal).await;
+        let seen = wal_bytes.unwrap();
+        assert!(
+            before_wal <= seen && seen <= after_wal,
+            "WAL bytes {before_wal} ≤ {seen} ≤ {after_wal}"
+        );
+    } else {
+        assert_eq!(wal_bytes, None, "pg_stat_wal is 14+");
+    }
+    let hits = m.get(
+        "pgvitals_io_operations_total",
+        &[
+            ("backend_type", "client backend"),
+            ("object", "relation"),
+            ("operation", "hits"),
+        ],
+    );
+    if version >= 160000 {
+        assert!(hits.is_some_and(|h| h > 0.0), "{}", m.text);
+    } else {
+        assert_eq!(hits, None, "pg_stat_io is 16+");
+    }
+    eprintln!("requested checkpoints {seen}, WAL bytes {wal_bytes:?}, client relation hits {hits:?}");
 }

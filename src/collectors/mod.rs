@@ -7,6 +7,7 @@
 //! scheduler keeps one instance per (target, database).
 
 pub mod board;
+pub mod checkpoints;
 pub mod connection;
 pub mod database;
 pub mod indexes;
@@ -261,6 +262,15 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.interval,
         c.timeout,
         Box::new(|_| Box::new(replication::ReplicationCollector::default())),
+    );
+    let c = &cfg.checkpoints;
+    add(
+        "checkpoints",
+        Scope::Cluster,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(|_| Box::new(checkpoints::CheckpointsCollector)),
     );
     let c = &cfg.vacuum;
     let top_n = c.top_n;

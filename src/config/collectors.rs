@@ -33,6 +33,8 @@ pub struct CollectorsConfig {
     pub sequences: TopNConfig,
     /// `replication`: standbys' lag seen from the primary and from themselves, slots' WAL.
     pub replication: IntervalConfig,
+    /// `checkpoints`: checkpoints, background writer, WAL (14+) and I/O (16+) counters.
+    pub checkpoints: IntervalConfig,
 }
 
 impl Default for CollectorsConfig {
@@ -50,6 +52,10 @@ impl Default for CollectorsConfig {
             sequences: TopNConfig::default(),
             replication: IntervalConfig {
                 interval: Dur::secs(15),
+                ..IntervalConfig::default()
+            },
+            checkpoints: IntervalConfig {
+                interval: Dur::secs(30),
                 ..IntervalConfig::default()
             },
         }
