@@ -167,6 +167,14 @@ query!(XMIN_HORIZON, "xmin_horizon", [(130000, "xmin_horizon.sql")]);
 query!(VACUUM, "vacuum", [(130000, "vacuum.sql")]);
 query!(SEQUENCES, "sequences", [(130000, "sequences.sql")]);
 query!(REPLICATION, "replication", [(130000, "replication.sql")]);
+query!(BLOAT_TABLES, "bloat_tables", [(130000, "bloat_tables.sql")]);
+query!(
+    BLOAT_INDEXES,
+    "bloat_indexes",
+    [(130000, "bloat_indexes.sql")]
+);
+query!(BLOAT_SETUP, "bloat_setup", [(130000, "bloat_setup.sql")]);
+query!(BLOAT_EXACT, "bloat_exact", [(130000, "bloat_exact.sql")]);
 query!(
     CHECKPOINTS,
     "checkpoints",
@@ -274,6 +282,10 @@ pub static ALL: &[&Query] = &[
     &SEQUENCES,
     &REPLICATION,
     &REPLICATION_SLOTS,
+    &BLOAT_TABLES,
+    &BLOAT_INDEXES,
+    &BLOAT_SETUP,
+    &BLOAT_EXACT,
     &CHECKPOINTS,
     &WAL_STATS,
     &IO_STATS,

@@ -182,7 +182,11 @@ async fn checkpoint_wal_and_io_counters_match_the_server_s_own() {
         .batch_execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g")
         .await
         .unwrap();
-    let before_wal = if version >= 140000 { read(wal).await } else { 0.0 };
+    let before_wal = if version >= 140000 {
+        read(wal).await
+    } else {
+        0.0
+    };
     let polls = [("collector", "checkpoints")];
     let started = scrape(daemon.addr())
         .await
@@ -225,5 +229,7 @@ async fn checkpoint_wal_and_io_counters_match_the_server_s_own() {
     } else {
         assert_eq!(hits, None, "pg_stat_io is 16+");
     }
-    eprintln!("requested checkpoints {seen}, WAL bytes {wal_bytes:?}, client relation hits {hits:?}");
+    eprintln!(
+        "requested checkpoints {seen}, WAL bytes {wal_bytes:?}, client relation hits {hits:?}"
+    );
 }

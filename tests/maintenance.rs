@@ -4,8 +4,10 @@
 //! with its pid and application; a bigint sequence at 90 % of its integer column is first
 //! reported unreadable (pg_monitor may not read it), then, granted, found and alerted on by
 //! column; a table with half its rows deleted and autovacuum off for it is found overdue and
-//! fires `AutovacuumOverdue`; the connections ratio agrees with the sessions counted and fires
-//! `ConnectionsNearMax`. In the version matrix.
+//! fires `AutovacuumOverdue`; the bloat estimate of a half-deleted table is within ± 20 % of
+//! `pgstattuple`'s exact figure (not guessed while the role may not read the table), and so is
+//! `pgstattuple_approx` where installed; the connections ratio agrees with the sessions counted
+//! and fires `ConnectionsNearMax`. In the version matrix.
 
 mod common;
 
@@ -394,5 +396,106 @@ async fn the_connections_ratio_counts_every_session_against_the_usable_slots() {
                 "of max_connections − superuser_reserved_connections is in use on main, over 0.1%"
             ),
         "{alert:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bloat_estimate_of_a_half_deleted_table_is_within_a_fifth_of_pgstattuple() {
+    let cluster = shared_cluster();
+    let db = fresh_database(cluster, "bloat").await;
+    let admin = connect(&cluster.dsn("postgres", &db)).await;
+    admin
+        .batch_execute(
+            "CREATE EXTENSION pgstattuple;
+             CREATE TABLE audit_logs (id bigint PRIMARY KEY, payload text NOT NULL)
+                 WITH (autovacuum_enabled = false);
+             INSERT INTO audit_logs SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;
+             DELETE FROM audit_logs WHERE id % 2 = 0;",
+        )
+        .await
+        .unwrap();
+    admin.batch_execute("ANALYZE audit_logs").await.unwrap();
+    let exact: f64 = admin
+        .query_one(
+            "SELECT (free_space + dead_tuple_len)::float8 FROM pgstattuple('audit_logs')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let extra = "collectors:\n  bloat: {interval: 1s, min_bytes: 100000, min_ratio: 0.3, pgstattuple: false}\n";
+    let table = [
+        ("database", db.as_str()),
+        ("schema", "public"),
+        ("table", "audit_logs"),
+    ];
+    let not_estimable = [
+        ("database", db.as_str()),
+        ("relation", "table"),
+        ("state", "not_estimable"),
+    ];
+
+    // A bare pg_monitor role sees no pg_stats of a table it may not read: counted, not guessed.
+    let daemon = start(config(cluster, &db, extra)).await;
+    wait_ready(&daemon).await;
+    let m = wait_for(&daemon, WAIT, "the bloat counts", |m| {
+        m.get("pgvitals_bloat_relations", &not_estimable).is_some()
+    })
+    .await;
+    assert_eq!(m.get("pgvitals_bloat_relations", &not_estimable), Some(1.0));
+    assert!(m.all("pgvitals_table_bloat_bytes", &table).is_empty());
+    admin
+        .batch_execute(&format!("GRANT SELECT ON audit_logs TO {MONITOR_ROLE}"))
+        .await
+        .unwrap();
+    let estimated = [("method", "estimate"), table[0], table[1], table[2]];
+    let m = wait_for(&daemon, WAIT, "the estimate", |m| {
+        m.get("pgvitals_table_bloat_bytes", &estimated).is_some()
+    })
+    .await;
+    let estimate = m.get("pgvitals_table_bloat_bytes", &estimated).unwrap();
+    assert!(
+        (estimate - exact).abs() <= 0.2 * exact,
+        "estimate {estimate} vs pgstattuple {exact}"
+    );
+    let ratio = m.get("pgvitals_table_bloat_ratio", &estimated).unwrap();
+    assert!((0.4..0.6).contains(&ratio), "{ratio}");
+    let found = findings(&daemon, &db, "table_bloat").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["bytes"], estimate);
+    assert!(
+        found[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("table public.audit_logs wastes "),
+        "{found:?}"
+    );
+    drop(daemon);
+
+    // With pgstattuple on, the top tables are measured instead.
+    let daemon = start(config(
+        cluster,
+        &db,
+        &extra.replace("pgstattuple: false", "pgstattuple: true"),
+    ))
+    .await;
+    wait_ready(&daemon).await;
+    let measured = [
+        ("method", "pgstattuple_approx"),
+        table[0],
+        table[1],
+        table[2],
+    ];
+    let m = wait_for(&daemon, WAIT, "the measured waste", |m| {
+        m.get("pgvitals_table_bloat_bytes", &measured).is_some()
+    })
+    .await;
+    let approx = m.get("pgvitals_table_bloat_bytes", &measured).unwrap();
+    assert!(
+        (approx - exact).abs() <= 0.2 * exact,
+        "pgstattuple_approx {approx} vs pgstattuple {exact}"
+    );
+    eprintln!(
+        "wasted bytes: pgstattuple {exact}, estimate {estimate}, pgstattuple_approx {approx}"
     );
 }

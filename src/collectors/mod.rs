@@ -6,6 +6,7 @@
 //! snapshot. A collector may keep state between polls (the previous reading, for deltas); the
 //! scheduler keeps one instance per (target, database).
 
+pub mod bloat;
 pub mod board;
 pub mod checkpoints;
 pub mod connection;
@@ -271,6 +272,16 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.interval,
         c.timeout,
         Box::new(|_| Box::new(checkpoints::CheckpointsCollector)),
+    );
+    let c = &cfg.bloat;
+    let settings = c.clone();
+    add(
+        "bloat",
+        Scope::Database,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move |_| Box::new(bloat::BloatCollector::new(settings.clone()))),
     );
     let c = &cfg.vacuum;
     let top_n = c.top_n;

@@ -35,6 +35,43 @@ pub struct CollectorsConfig {
     pub replication: IntervalConfig,
     /// `checkpoints`: checkpoints, background writer, WAL (14+) and I/O (16+) counters.
     pub checkpoints: IntervalConfig,
+    /// `bloat`: space tables and B-tree indexes waste, estimated (or measured by pgstattuple).
+    pub bloat: BloatConfig,
+}
+
+/// Settings of the `bloat` collector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BloatConfig {
+    /// Whether the collector runs at all.
+    pub enabled: bool,
+    /// Time between two polls (the estimate is only as fresh as ANALYZE: keep it long).
+    pub interval: Dur,
+    /// Deadline of one poll.
+    pub timeout: Dur,
+    /// Tables and indexes exported one by one, most wasted bytes first (and, with
+    /// pgstattuple, the tables measured).
+    pub top_n: u32,
+    /// A table or index wasting at least this many bytes ...
+    pub min_bytes: f64,
+    /// ... and at least this fraction of its size is a finding.
+    pub min_ratio: f64,
+    /// Measure the top tables with pgstattuple_approx where the extension is installed.
+    pub pgstattuple: bool,
+}
+
+impl Default for BloatConfig {
+    fn default() -> Self {
+        BloatConfig {
+            enabled: true,
+            interval: Dur::secs(3600),
+            timeout: Dur::secs(60),
+            top_n: 20,
+            min_bytes: 64.0 * 1024.0 * 1024.0,
+            min_ratio: 0.3,
+            pgstattuple: true,
+        }
+    }
 }
 
 impl Default for CollectorsConfig {
@@ -58,6 +95,7 @@ impl Default for CollectorsConfig {
                 interval: Dur::secs(30),
                 ..IntervalConfig::default()
             },
+            bloat: BloatConfig::default(),
         }
     }
 }
