@@ -157,46 +157,152 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// A streaming standby of `primary` made by `pg_basebackup -R`: its own directory and port
-    /// on 127.0.0.1, `application_name` (and `cluster_name`) `name` as its primary sees it.
-    /// Needs `pg_basebackup` beside `pg_ctl` ([`Cluster::can_make_standbys`]).
+    /// A streaming standby of `primary`: its own directory and port on 127.0.0.1, reporting as
+    /// `name` (`application_name`, `cluster_name`), streaming through a physical slot `name`.
+    /// Made by `pg_basebackup -R` where it is beside the server binaries, else by the low-level
+    /// backup API (`pg_backup_start`, a copy of the data directory, `pg_backup_stop`), which
+    /// every supported version has.
     pub fn standby_of(primary: &Cluster, name: &str) -> anyhow::Result<Cluster> {
         let mut cluster = Cluster::empty(primary.bin.clone())?;
         let conninfo = format!(
             "host=127.0.0.1 port={} user=postgres application_name={name}",
             primary.port
         );
-        cluster.run(
-            "pg_basebackup",
-            &[
-                "-D",
-                &cluster.data_dir(),
-                "-d",
-                &conninfo,
-                "-R",
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-                "--no-sync",
-            ],
-        )?;
+        if primary.has_basebackup() {
+            cluster.run(
+                "pg_basebackup",
+                &[
+                    "-D",
+                    &cluster.data_dir(),
+                    "-d",
+                    &conninfo,
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-C",
+                    "-S",
+                    name,
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                ],
+            )?;
+        } else {
+            cluster.copy_with_backup_api(primary, name, &conninfo)?;
+        }
         // The copied postgresql.conf is the primary's: the last setting of a name wins.
-        let conf = format!(
+        cluster.append_conf(&format!(
             "\nport = {}\nunix_socket_directories = '{}'\ncluster_name = '{name}'\nhot_standby = on\n",
             cluster.port,
             cluster.dir.display()
-        );
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(Path::new(&cluster.data_dir()).join("postgresql.conf"))?
-            .write_all(conf.as_bytes())?;
+        ))?;
         cluster.start_server()?;
         Ok(cluster)
     }
 
-    /// Whether [`Cluster::standby_of`] can run with these binaries.
-    pub fn can_make_standbys(&self) -> bool {
+    /// Appends to the cluster's postgresql.conf.
+    fn append_conf(&self, text: &str) -> anyhow::Result<()> {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(Path::new(&self.data_dir()).join("postgresql.conf"))?
+            .write_all(text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Copies `primary`'s data directory between `pg_backup_start` and `pg_backup_stop` (on a
+    /// session of their own, in a thread with its own runtime) and makes the copy a standby.
+    fn copy_with_backup_api(
+        &self,
+        primary: &Cluster,
+        slot: &str,
+        conninfo: &str,
+    ) -> anyhow::Result<()> {
+        let dsn = primary.dsn("postgres", "postgres");
+        let (from, to) = (primary.data_dir(), self.data_dir());
+        let copy = {
+            let mut c = if self.as_postgres {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--", "cp", "-a"]);
+                c
+            } else {
+                let mut c = Command::new("cp");
+                c.arg("-a");
+                c
+            };
+            c.arg(&from).arg(&to);
+            c
+        };
+        let slot_name = slot.to_string();
+        let label = std::thread::spawn(move || -> anyhow::Result<String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let (client, connection) =
+                    tokio_postgres::connect(&dsn, tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                let version: i32 = client
+                    .query_one("SELECT current_setting('server_version_num')::int4", &[])
+                    .await?
+                    .get(0);
+                client
+                    .execute(
+                        "SELECT pg_create_physical_replication_slot($1, true)",
+                        &[&slot_name],
+                    )
+                    .await?;
+                let (start, stop) = if version >= 150000 {
+                    (
+                        "SELECT pg_backup_start('standby', true)",
+                        "SELECT labelfile FROM pg_backup_stop()",
+                    )
+                } else {
+                    (
+                        "SELECT pg_start_backup('standby', true, false)",
+                        "SELECT labelfile FROM pg_stop_backup(false)",
+                    )
+                };
+                client.execute(start, &[]).await?;
+                // Files may change or vanish while they are copied: the backup's WAL replays
+                // over them, and cp's complaints about vanished files are not errors here.
+                let mut copy = copy;
+                let _ = tokio::task::spawn_blocking(move || copy.output()).await?;
+                let label: String = client.query_one(stop, &[]).await?.get(0);
+                Ok(label)
+            })
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the backup thread panicked"))??;
+        let data = Path::new(&to);
+        anyhow::ensure!(
+            data.join("PG_VERSION").exists(),
+            "copying {from} to {to} left no PG_VERSION"
+        );
+        for leftover in ["postmaster.pid", "postmaster.opts"] {
+            let _ = std::fs::remove_file(data.join(leftover));
+        }
+        for entry in std::fs::read_dir(data.join("pg_wal"))? {
+            let path = entry?.path();
+            if path.is_file() {
+                std::fs::remove_file(path)?;
+            }
+        }
+        let written = [("backup_label", label), ("standby.signal", String::new())];
+        for (file, text) in written {
+            let path = data.join(file);
+            std::fs::write(&path, text)?;
+            if self.as_postgres {
+                let (uid, gid) = postgres_ids()?;
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+            }
+        }
+        self.append_conf(&format!(
+            "\nprimary_conninfo = '{conninfo}'\nprimary_slot_name = '{slot}'\n"
+        ))
+    }
+
+    /// Whether `pg_basebackup` is beside the server binaries.
+    fn has_basebackup(&self) -> bool {
         self.bin.join("pg_basebackup").exists()
     }
 
