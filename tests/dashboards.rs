@@ -1,4 +1,5 @@
-//! The Grafana dashboards end to end: PostgreSQL with a workload, pgvitals, and a real
+//! The Grafana dashboards end to end: PostgreSQL with a workload and a streaming standby,
+//! pgvitals, and a real
 //! Prometheus scraping it every second; then every panel query and every template-variable
 //! query of both dashboards in `dashboards/` runs through Prometheus' HTTP API (variables
 //! substituted the way Grafana would) and must parse and return at least one series. A panel
@@ -263,11 +264,25 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
              CREATE INDEX orders_total_b ON orders (total);
              CREATE TABLE audit (id int PRIMARY KEY, v int);
              INSERT INTO audit VALUES (1, 7), (2, 7);
+             -- Never vacuumed, autovacuum off: past its insert threshold (1000 + 0.2 x 2000).
+             CREATE TABLE sessions_log (id bigserial PRIMARY KEY, at timestamptz NOT NULL)
+                 WITH (autovacuum_enabled = false);
+             INSERT INTO sessions_log (at) SELECT now() FROM generate_series(1, 2000);
              ANALYZE;
-             GRANT SELECT ON ALL TABLES IN SCHEMA public TO pgvitals_monitor;",
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO pgvitals_monitor;
+             GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO pgvitals_monitor;",
         )
         .await
         .unwrap();
+    // The inserts reach the statistics (on 13 a backend sends them only with its next
+    // transaction at least 500 ms after the last).
+    wait_for_value(
+        &setup,
+        "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'sessions_log'",
+        "the inserts counted",
+        |n| n == 2000,
+    )
+    .await;
     // A failed concurrent build leaves an invalid index behind.
     assert!(setup
         .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY audit_v ON audit (v)")
@@ -308,11 +323,14 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         })
     };
 
+    // A standby streaming from the cluster, for the replication row.
+    let _standby = pgvitals::pgcluster::Cluster::standby_of(cluster, "replica1").unwrap();
+
     let daemon = start(config(
         cluster,
         "postgres",
         &format!(
-            "    databases: [{db}]\ncollectors:\n  connection: {{interval: 1s}}\n  statements: {{interval: 1s}}\n  indexes: {{interval: 1s, findings_interval: 1s, unused_index_min_age: 1ms}}\n  migrations: {{interval: 1s}}\n  table_sizes: {{interval: 1s}}\n  plans: {{interval: 1s, max_per_minute: 120}}\nalerts:\n  evaluation_interval: 1s\n  rules:\n    - alert: Watchdog\n      expr: 'pgvitals_up == 1'\n      severity: none\n      annotations: {{summary: 'Always firing while pgvitals reaches the target'}}\n"
+            "    databases: [{db}]\ncollectors:\n  connection: {{interval: 1s}}\n  statements: {{interval: 1s}}\n  indexes: {{interval: 1s, findings_interval: 1s, unused_index_min_age: 1ms}}\n  migrations: {{interval: 1s}}\n  table_sizes: {{interval: 1s}}\n  plans: {{interval: 1s, max_per_minute: 120}}\n  wraparound: {{interval: 1s}}\n  vacuum: {{interval: 1s}}\n  sequences: {{interval: 1s}}\n  bloat: {{interval: 1s}}\n  replication: {{interval: 1s}}\n  checkpoints: {{interval: 1s}}\nalerts:\n  evaluation_interval: 1s\n  rules:\n    - alert: Watchdog\n      expr: 'pgvitals_up == 1'\n      severity: none\n      annotations: {{summary: 'Always firing while pgvitals reaches the target'}}\n"
         ),
     ))
     .await;
@@ -341,6 +359,17 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
                 &[("alertname", "Watchdog"), ("alertstate", "firing")],
             )
             .is_some()
+            && !m
+                .all("pgvitals_table_autovacuum_overdue_seconds", &shop)
+                .is_empty()
+            && !m.all("pgvitals_table_bloat_bytes", &shop).is_empty()
+            && !m.all("pgvitals_sequence_used_ratio", &shop).is_empty()
+            && !m
+                .all(
+                    "pgvitals_replication_replay_lag_seconds",
+                    &[("standby", "replica1")],
+                )
+                .is_empty()
     })
     .await;
 
