@@ -1,6 +1,5 @@
 //! The Grafana dashboards end to end: PostgreSQL with a workload and a streaming standby,
-//! pgvitals, and a real
-//! Prometheus scraping it every second; then every panel query and every template-variable
+//! pgvitals, and a real Prometheus scraping it every second; then every panel query and every template-variable
 //! query of both dashboards in `dashboards/` runs through Prometheus' HTTP API (variables
 //! substituted the way Grafana would) and must parse and return at least one series. A panel
 //! without data is asked again for a bounded time: per-interval series are absent, by design,
