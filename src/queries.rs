@@ -53,6 +53,17 @@ pub fn is_marked(text: &str) -> bool {
     text[end..].starts_with(&format!(" {MARKER}"))
 }
 
+/// `name` as a quoted identifier (`"a""b"`): safe whatever it holds, keywords included.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `sql` with `@extschema@` (the placeholder of extension scripts) replaced by the schema an
+/// extension is installed in, quoted.
+pub fn in_extension_schema(sql: &str, schema: &str) -> String {
+    sql.replace("@extschema@", &quote_identifier(schema))
+}
+
 use std::collections::HashMap;
 
 /// Oldest PostgreSQL pgvitals supports, as `server_version_num`.

@@ -31,21 +31,6 @@ async fn findings(daemon: &pgvitals::daemon::Daemon, db: &str, kind: &str) -> Ve
         .collect()
 }
 
-/// The first firing alert `name` whose labels include `want`.
-async fn firing(daemon: &pgvitals::daemon::Daemon, name: &str, want: &[(&str, &str)]) -> Value {
-    let matches =
-        |a: &Value| a["state"] == "firing" && want.iter().all(|(k, v)| a["labels"][*k] == *v);
-    let alerts = wait_for_alerts(daemon, WAIT, &format!("{name} firing"), |a| {
-        alerts_named(a, name).iter().any(|a| matches(a))
-    })
-    .await;
-    alerts_named(alerts["data"]["alerts"].as_array().unwrap(), name)
-        .into_iter()
-        .find(|a| matches(a))
-        .unwrap()
-        .clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wraparound_ages_match_the_catalog_and_an_open_transaction_is_named_as_the_holder() {
     let cluster = shared_cluster();
@@ -104,8 +89,9 @@ async fn wraparound_ages_match_the_catalog_and_an_open_transaction_is_named_as_t
         m.get("pgvitals_autovacuum_freeze_max_age", &[]),
         Some(freeze)
     );
-    let alert = firing(
+    let alert = wait_firing(
         &daemon,
+        WAIT,
         "TransactionIdWraparoundRisk",
         &[("database", db.as_str()), ("severity", "warning")],
     )
@@ -140,7 +126,7 @@ async fn wraparound_ages_match_the_catalog_and_an_open_transaction_is_named_as_t
         ("application", "nightly-report"),
         ("database", db.as_str()),
     ];
-    let alert = firing(&daemon, "XminHorizonHeld", &holder).await;
+    let alert = wait_firing(&daemon, WAIT, "XminHorizonHeld", &holder).await;
     let description = alert["annotations"]["description"].as_str().unwrap();
     assert!(
         description.starts_with(&format!(
@@ -256,7 +242,7 @@ async fn a_bigint_sequence_at_90_percent_of_its_integer_column_is_found_by_colum
         f["detail"],
         "90.0 % used: last value 1932735283, the integer column public.orders.id it feeds holds at most 2147483647 (the bigint sequence itself goes further); widen public.orders.id to bigint before inserts fail (ALTER COLUMN … TYPE bigint rewrites the table: plan it)"
     );
-    let alert = firing(&daemon, "SequenceNearExhaustion", &orders).await;
+    let alert = wait_firing(&daemon, WAIT, "SequenceNearExhaustion", &orders).await;
     assert_eq!(
         alert["annotations"]["summary"],
         format!("Sequence public.orders_id_seq is 90% used (main/{db})")
@@ -311,7 +297,7 @@ async fn half_a_table_deleted_with_autovacuum_off_is_found_overdue() {
         ("schema", "public"),
         ("table", "events"),
     ];
-    let alert = firing(&daemon, "AutovacuumOverdue", &events).await;
+    let alert = wait_firing(&daemon, WAIT, "AutovacuumOverdue", &events).await;
     assert_eq!(alert["labels"]["reason"], "dead_tuples");
     let found = findings(&daemon, &db, "autovacuum_overdue").await;
     assert_eq!(found.len(), 1, "{found:?}");
@@ -387,7 +373,7 @@ async fn the_connections_ratio_counts_every_session_against_the_usable_slots() {
         m.get("pgvitals_connections_used_ratio", &[]),
         Some(sessions / usable)
     );
-    let alert = firing(&daemon, "ConnectionsNearMax", &[]).await;
+    let alert = wait_firing(&daemon, WAIT, "ConnectionsNearMax", &[]).await;
     assert!(
         alert["annotations"]["description"]
             .as_str()

@@ -14,7 +14,6 @@ use std::time::Duration;
 use common::*;
 use pgvitals::config::Config;
 use pgvitals::pgcluster::Cluster;
-use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -31,12 +30,6 @@ fn two_targets(primary: &Cluster, standby: Option<&Cluster>, extra: &str) -> Con
     }
     yaml.push_str(extra);
     Config::parse(&yaml, "<test>").unwrap_or_else(|e| panic!("{e}\n{yaml}"))
-}
-
-fn firing_with<'a>(alerts: &'a Value, name: &str, want: &[(&str, &str)]) -> Option<&'a Value> {
-    alerts_named(alerts["data"]["alerts"].as_array()?, name)
-        .into_iter()
-        .find(|a| a["state"] == "firing" && want.iter().all(|(k, v)| a["labels"][*k] == *v))
 }
 
 /// Writes to the primary until `stop`: WAL for the standby to fall behind on.
@@ -122,12 +115,12 @@ async fn a_paused_standby_falls_behind_on_both_sides_and_fires_replication_lag_h
         WAIT,
         "ReplicationLagHigh on both sides",
         |a| {
-            firing_with(a, "ReplicationLagHigh", &seen_by_primary).is_some()
-                && firing_with(a, "ReplicationLagHigh", &seen_by_itself).is_some()
+            firing_alert(a, "ReplicationLagHigh", &seen_by_primary).is_some()
+                && firing_alert(a, "ReplicationLagHigh", &seen_by_itself).is_some()
         },
     )
     .await;
-    let from_primary = firing_with(&alerts, "ReplicationLagHigh", &seen_by_primary).unwrap();
+    let from_primary = firing_alert(&alerts, "ReplicationLagHigh", &seen_by_primary).unwrap();
     assert!(
         from_primary["annotations"]["description"]
             .as_str()
@@ -240,13 +233,13 @@ async fn an_inactive_slot_keeps_more_wal_as_the_primary_writes_and_fires() {
         m.get("pgvitals_replication_slot_retained_bytes", &slot)
             .unwrap()
     );
-    let alerts = wait_for_alerts(&daemon, WAIT, "ReplicationSlotInactive firing", |a| {
-        alerts_named(a, "ReplicationSlotInactive")
-            .iter()
-            .any(|a| a["state"] == "firing" && a["labels"]["slot"] == "abandoned")
-    })
+    let alert = wait_firing(
+        &daemon,
+        WAIT,
+        "ReplicationSlotInactive",
+        &[("slot", "abandoned")],
+    )
     .await;
-    let alert = firing_with(&alerts, "ReplicationSlotInactive", &[("slot", "abandoned")]).unwrap();
     let description = alert["annotations"]["description"].as_str().unwrap();
     assert!(
         description.starts_with("Replication slot abandoned (physical) has no consumer and keeps ")

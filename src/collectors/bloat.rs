@@ -220,10 +220,7 @@ impl Collector for BloatCollector {
                 None
             };
             if let (Some(schema), false) = (&pgstattuple, table_waste.is_empty()) {
-                let sql = queries::BLOAT_EXACT.sql(v)?.replace(
-                    "@extschema@",
-                    &format!("\"{}\"", schema.replace('"', "\"\"")),
-                );
+                let sql = queries::in_extension_schema(queries::BLOAT_EXACT.sql(v)?, schema);
                 let schemas: Vec<&str> = table_waste.iter().map(|w| w.of.schema.as_str()).collect();
                 let names: Vec<&str> = table_waste.iter().map(|w| w.of.table.as_str()).collect();
                 for row in cx.client.query(&sql, &[&schemas, &names]).await? {
@@ -301,16 +298,7 @@ impl Collector for BloatCollector {
                 .chain(&index_waste)
                 .filter_map(|w| self.finding(w))
                 .collect();
-            let mut findings_count = Family::gauge(
-                "pgvitals_findings",
-                "Findings of each kind in the database (0 included); /findings lists them.",
-            );
-            for kind in [TABLE_FINDING, INDEX_FINDING] {
-                findings_count.push(
-                    [("kind", kind.into())],
-                    findings.iter().filter(|f| f.kind == kind).count() as f64,
-                );
-            }
+            let findings_count = super::findings_family(&[TABLE_FINDING, INDEX_FINDING], &findings);
             Ok(Output {
                 families: vec![
                     table_bytes,

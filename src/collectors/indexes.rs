@@ -625,17 +625,13 @@ impl IndexesCollector {
     }
 
     fn finding_families(&self, out: &mut Vec<Family>, findings: &[Finding]) {
-        let mut count = Family::gauge(
-            "pgvitals_findings",
-            "Findings of each kind in the database (0 included); /findings lists them.",
-        );
+        let count = super::findings_family(&FINDING_KINDS, findings);
         let mut bytes = Family::gauge(
             "pgvitals_findings_bytes",
             "Bytes of the indexes behind the findings of each kind (what dropping them frees).",
         );
         for kind in FINDING_KINDS {
             let of_kind = findings.iter().filter(|f| f.kind == kind);
-            count.push([("kind", kind.to_string())], of_kind.clone().count() as f64);
             let b: f64 = of_kind.filter_map(|f| f.bytes).fold(0.0, |a, b| a + b);
             bytes.push([("kind", kind.to_string())], b);
         }

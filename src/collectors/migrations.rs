@@ -468,7 +468,7 @@ impl MigrationsCollector {
 fn version_sql(t: &VersionTable) -> String {
     let ident = |s: &str| {
         s.split('.')
-            .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+            .map(queries::quote_identifier)
             .collect::<Vec<_>>()
             .join(".")
     };

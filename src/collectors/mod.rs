@@ -32,6 +32,20 @@ use crate::config::{CollectorsConfig, Dur, Thresholds};
 use crate::detail::Report;
 use crate::metrics::Family;
 
+/// `pgvitals_findings{kind}`: how many of `findings` are of each of `kinds` (0 included). Every
+/// collector that reports findings exports its kinds with this one family.
+pub fn findings_family(kinds: &[&'static str], findings: &[crate::detail::Finding]) -> Family {
+    let mut count = Family::gauge(
+        "pgvitals_findings",
+        "Findings of each kind in the database (0 included); /findings lists them.",
+    );
+    for kind in kinds {
+        let n = findings.iter().filter(|f| f.kind == *kind).count();
+        count.push([("kind", kind.to_string())], n as f64);
+    }
+    count
+}
+
 /// A boxed future, as collectors return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

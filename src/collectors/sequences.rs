@@ -51,43 +51,26 @@ impl SequenceRow {
     /// `None` for a sequence never used or not readable.
     fn usage(&self) -> Option<Usage> {
         let last = self.last_value?;
-        if self.increment > 0.0 {
-            let column_bound = self.column_max.is_some_and(|c| c < self.max_value);
-            let limit = if column_bound {
-                self.column_max.unwrap_or(self.max_value)
-            } else {
-                self.max_value
-            };
-            let span = limit - self.min_value;
-            let used = if span > 0.0 {
-                (last - self.min_value) / span
-            } else {
-                1.0
-            };
-            Some(Usage {
-                used_ratio: used.clamp(0.0, 1.0),
-                limit,
-                column_bound,
-            })
+        // An ascending sequence runs from its minimum toward its maximum, a descending one the
+        // other way; its column's type may end the range first.
+        let (start, own_end, column_end, toward) = if self.increment > 0.0 {
+            (self.min_value, self.max_value, self.column_max, 1.0)
         } else {
-            let column_bound = self.column_min.is_some_and(|c| c > self.min_value);
-            let limit = if column_bound {
-                self.column_min.unwrap_or(self.min_value)
-            } else {
-                self.min_value
-            };
-            let span = self.max_value - limit;
-            let used = if span > 0.0 {
-                (self.max_value - last) / span
-            } else {
-                1.0
-            };
-            Some(Usage {
-                used_ratio: used.clamp(0.0, 1.0),
-                limit,
-                column_bound,
-            })
-        }
+            (self.max_value, self.min_value, self.column_min, -1.0)
+        };
+        let column_end = column_end.filter(|c| (own_end - c) * toward > 0.0);
+        let limit = column_end.unwrap_or(own_end);
+        let span = (limit - start).abs();
+        let used = if span > 0.0 {
+            (last - start).abs() / span
+        } else {
+            1.0
+        };
+        Some(Usage {
+            used_ratio: used.clamp(0.0, 1.0),
+            limit,
+            column_bound: column_end.is_some(),
+        })
     }
 }
 
@@ -248,11 +231,7 @@ impl Collector for SequencesCollector {
                     }
                 })
                 .collect();
-            let mut findings_count = Family::gauge(
-                "pgvitals_findings",
-                "Findings of each kind in the database (0 included); /findings lists them.",
-            );
-            findings_count.push([("kind", FINDING_KIND.into())], findings.len() as f64);
+            let findings_count = super::findings_family(&[FINDING_KIND], &findings);
             Ok(Output {
                 families: vec![ratio, counts, findings_count],
                 report: Some(Report::Findings(Arc::new(FindingsReport { findings }))),

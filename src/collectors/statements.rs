@@ -151,8 +151,7 @@ impl StatementsCollector {
     fn sql(&mut self, schema: &str, version: i32) -> Result<&Sql, queries::UnsupportedVersion> {
         let fresh = !matches!(&self.sql, Some(s) if s.schema == schema && s.version == version);
         if fresh {
-            let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
-            let fill = |q: &'static str| q.replace("@extschema@", &quoted);
+            let fill = |q: &'static str| queries::in_extension_schema(q, schema);
             self.sql = Some(Sql {
                 schema: schema.to_string(),
                 version,

@@ -223,13 +223,7 @@ impl Collector for VacuumCollector {
             counts.push([("state", "overdue".into())], overdue_tables as f64);
             let disabled = tables.iter().filter(|t| !t.autovacuum_enabled).count();
             counts.push([("state", "disabled".into())], disabled as f64);
-            let mut findings_count = Family::gauge(
-                "pgvitals_findings",
-                "Findings of each kind in the database (0 included); /findings lists them.",
-            );
-            findings_count.push([("kind", FINDING_KIND.into())], overdue.len() as f64);
-
-            let findings = overdue
+            let findings: Vec<Finding> = overdue
                 .iter()
                 .map(|(t, due, seconds)| Finding {
                     kind: FINDING_KIND,
@@ -251,6 +245,7 @@ impl Collector for VacuumCollector {
                     ..Finding::default()
                 })
                 .collect();
+            let findings_count = super::findings_family(&[FINDING_KIND], &findings);
             Ok(Output {
                 families: vec![
                     overdue_seconds,

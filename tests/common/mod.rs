@@ -319,6 +319,31 @@ pub async fn wait_for_json(
     }
 }
 
+/// The firing alert `name` whose labels include `want`, in an `/alerts` document.
+pub fn firing_alert<'a>(
+    alerts: &'a serde_json::Value,
+    name: &str,
+    want: &[(&str, &str)],
+) -> Option<&'a serde_json::Value> {
+    alerts_named(alerts["data"]["alerts"].as_array()?, name)
+        .into_iter()
+        .find(|a| a["state"] == "firing" && want.iter().all(|(k, v)| a["labels"][*k] == *v))
+}
+
+/// Waits until alert `name` fires with labels including `want`; returns it.
+pub async fn wait_firing(
+    daemon: &Daemon,
+    timeout: Duration,
+    name: &str,
+    want: &[(&str, &str)],
+) -> serde_json::Value {
+    let alerts = wait_for_json(daemon, "/alerts", timeout, &format!("{name} firing"), |a| {
+        firing_alert(a, name, want).is_some()
+    })
+    .await;
+    firing_alert(&alerts, name, want).unwrap().clone()
+}
+
 /// The alerts of one rule in an `/alerts` list.
 pub fn alerts_named<'a>(alerts: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
     alerts
