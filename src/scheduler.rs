@@ -674,22 +674,24 @@ async fn poll(
         ],
     };
     let outcome = match result {
+        // The families go first and the success gauge after: a scrape in between sees the
+        // new families with the old verdict, never a new verdict over the old families.
         Ok(output) => {
+            snapshot.publish(key.clone(), &source, output);
             telemetry.collector_success.set(labels, 1.0);
             telemetry
                 .collector_last_success
                 .set(labels, crate::clock::now());
-            snapshot.publish(key.clone(), &source, output);
             PollOutcome::Published
         }
         Err((msg, partial)) => {
-            telemetry.collector_errors.inc(labels);
-            telemetry.collector_success.set(labels, 0.0);
             if partial.is_empty() {
                 snapshot.remove(&key);
             } else {
                 snapshot.publish(key.clone(), &source, partial.into());
             }
+            telemetry.collector_errors.inc(labels);
+            telemetry.collector_success.set(labels, 0.0);
             PollOutcome::Failed(msg)
         }
     };

@@ -228,8 +228,15 @@ impl StatementsCollector {
             Ok(r) => r,
             Err(e) => {
                 let text = crate::db::error_chain(&e);
-                if e.code()
-                    == Some(&tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE)
+                // Not loaded, or dropped between the check above and this read.
+                use tokio_postgres::error::SqlState;
+                if [
+                    SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    SqlState::UNDEFINED_TABLE,
+                    SqlState::UNDEFINED_FUNCTION,
+                ]
+                .iter()
+                .any(|c| e.code() == Some(c))
                 {
                     return Err(
                         self.unavailable(format!("pg_stat_statements is not available: {text}"))
