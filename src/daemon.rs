@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::alerts::Alerts;
 use crate::config::Config;
+use crate::pgbouncer::PgBouncers;
 use crate::scheduler::{Changes, Scheduler};
 use crate::snapshot::Snapshot;
 use crate::telemetry::Telemetry;
@@ -34,7 +35,7 @@ struct Control {
     source: Option<PathBuf>,
     snapshot: Arc<Snapshot>,
     alerts: Arc<Alerts>,
-    running: Mutex<Option<(Config, Scheduler)>>,
+    running: Mutex<Option<(Config, Scheduler, PgBouncers)>>,
 }
 
 impl Control {
@@ -49,12 +50,17 @@ impl Control {
         // Everything that can fail comes first: nothing changes unless all of it succeeds.
         let targets = config.resolve_targets().context("resolving targets")?;
         check_tls(&targets)?;
+        let bouncers = config
+            .resolve_pgbouncers()
+            .context("resolving pgbouncers")?;
+        check_pgbouncer_tls(&bouncers)?;
         let mut running = self.running.lock().await;
-        let Some((current, scheduler)) = running.as_mut() else {
+        let Some((current, scheduler, pgbouncers)) = running.as_mut() else {
             anyhow::bail!("the daemon is shutting down");
         };
         self.alerts.reload(&config)?;
-        let changes = scheduler.apply(&config, targets).await;
+        let mut changes = scheduler.apply(&config, targets).await;
+        changes.extend(pgbouncers.apply(&config, bouncers).await);
         if current.listen != config.listen || current.web != config.web {
             warn!("configuration reloaded; changes to `listen` and `web` need a restart");
         }
@@ -98,6 +104,10 @@ impl Daemon {
     async fn start_inner(config: Config, source: Option<PathBuf>) -> anyhow::Result<Daemon> {
         let targets = config.resolve_targets().context("resolving targets")?;
         check_tls(&targets)?;
+        let bouncers = config
+            .resolve_pgbouncers()
+            .context("resolving pgbouncers")?;
+        check_pgbouncer_tls(&bouncers)?;
         let telemetry = Arc::new(Telemetry::new(
             config.thresholds.connection_acquisition.0.as_secs_f64(),
         ));
@@ -114,6 +124,7 @@ impl Daemon {
         let (shutdown, rx) = watch::channel(false);
         let targets_len = targets.len();
         let scheduler = Scheduler::start(&config, targets, snapshot.clone());
+        let pgbouncers = PgBouncers::start(&config, bouncers, snapshot.clone());
         let (reload_tx, mut reload_rx) = mpsc::channel::<http::ReloadRequest>(4);
         let lifecycle = config.web.enable_lifecycle.then_some(reload_tx);
         let mut tasks = vec![tokio::spawn(alerts.clone().run(rx.clone()))];
@@ -136,7 +147,7 @@ impl Daemon {
             source,
             snapshot,
             alerts,
-            running: Mutex::new(Some((config, scheduler))),
+            running: Mutex::new(Some((config, scheduler, pgbouncers))),
         });
         let c = control.clone();
         tasks.push(tokio::spawn(async move {
@@ -192,10 +203,11 @@ impl Daemon {
     /// Stops polling and serving; in-flight polls get [`scheduler::SHUTDOWN_GRACE`].
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let scheduler = self.control.running.lock().await.take();
+        let running = self.control.running.lock().await.take();
         let all = async move {
-            if let Some((_, s)) = scheduler {
+            if let Some((_, s, p)) = running {
                 s.stop().await;
+                p.stop().await;
             }
             for t in self.tasks {
                 t.abort();
@@ -215,6 +227,14 @@ impl Daemon {
 fn check_tls(targets: &[crate::config::ResolvedTarget]) -> anyhow::Result<()> {
     for t in targets {
         crate::db::tls_connector(&t.tls).with_context(|| format!("target `{}`", t.name))?;
+    }
+    Ok(())
+}
+
+/// Refuses PgBouncers whose TLS files do not load.
+fn check_pgbouncer_tls(bouncers: &[crate::config::ResolvedPgBouncer]) -> anyhow::Result<()> {
+    for b in bouncers {
+        crate::db::tls_connector(&b.tls).with_context(|| format!("pgbouncer `{}`", b.name))?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod http;
 pub mod latency;
 pub mod metrics;
 pub mod pages;
+pub mod pgbouncer;
 pub mod pgcluster;
 pub mod plan;
 pub mod queries;

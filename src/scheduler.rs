@@ -121,6 +121,15 @@ pub struct Changes {
     pub restarted: Vec<String>,
 }
 
+impl Changes {
+    /// Adds what another part of the daemon changed on the same reload.
+    pub fn extend(&mut self, other: Changes) {
+        self.added.extend(other.added);
+        self.removed.extend(other.removed);
+        self.restarted.extend(other.restarted);
+    }
+}
+
 impl Scheduler {
     /// Starts one supervisor per target.
     pub fn start(

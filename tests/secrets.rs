@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::*;
 
@@ -145,4 +146,70 @@ async fn passwords_never_appear_in_logs_errors_or_endpoints() {
         "captured {} bytes of logs, errors and responses; no secret in them",
         captured.len()
     );
+}
+
+/// A PgBouncer admin password that PgBouncer refuses: `pgvitals_pgbouncer_up 0`, the reason
+/// logged once however many polls fail, the password in no log line (debug included), no
+/// endpoint, and the PostgreSQL target polled as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pgbouncer_password_is_down_logged_once_and_never_shown() {
+    const WRONG: &str = "pgb-Secret-2468";
+    let cluster = shared_cluster();
+    let bouncer = common::pgbouncer::PgBouncer::start(cluster, &[("appdb", "postgres", 2)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = pgvitals::pgcluster::free_port().unwrap();
+    let path = dir.path().join("pgvitals.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:{port}\ntargets:\n  - name: main\n    dsn: \"{}\"\npgbouncers:\n  - name: bouncer\n    dsn: \"{}\"\ncollectors:\n  connection: {{interval: 1s}}\n  pgbouncer: {{interval: 1s}}\n",
+            cluster.dsn(MONITOR_ROLE, "postgres"),
+            bouncer.admin_dsn(WRONG)
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgvitals"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = LogLines::read(child.stderr.take().unwrap());
+    let failed = log.wait_for("pgbouncer poll failed");
+    assert!(
+        failed.contains("password authentication failed"),
+        "{failed}"
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let m = poll_until(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        "three failed PgBouncer polls",
+        || async move {
+            let m = scrape(addr).await;
+            let polls = m.get("pgvitals_collector_polls_total", &[("target", "bouncer")]);
+            if polls >= Some(3.0) {
+                Ok(m)
+            } else {
+                Err(format!("{polls:?} polls"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        m.get("pgvitals_pgbouncer_up", &[("target", "bouncer")]),
+        Some(0.0)
+    );
+    assert_eq!(m.get("pgvitals_up", &[("target", "main")]), Some(1.0));
+    assert_clean("/metrics", &m.text);
+    assert!(!m.text.contains(WRONG));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let log = log.until_closed();
+    assert!(!log.contains(WRONG), "the password is in the log:\n{log}");
+    let warned = log.matches("pgbouncer poll failed").count();
+    assert_eq!(warned, 1, "logged once, not on every poll:\n{log}");
+    assert!(log.contains("pgbouncer poll still failing"), "{log}");
 }

@@ -18,8 +18,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use super::evidence::Evidence;
+use crate::pgbouncer::families::SATURATION;
 use crate::snapshot::{Snapshot, SourceKey};
-use crate::template::humanize;
+use crate::template::{humanize, humanize_percentage};
 
 use super::rules::{Enrich, Input, Rule, WORST_INDEX_METRIC};
 
@@ -499,6 +500,25 @@ fn enrich(how: Enrich, labels: &Labels, inputs: &Inputs) -> Vec<(String, String)
                 }
             }
             out
+        }
+        Enrich::PoolSaturation => {
+            let same = |k: &str, s: &Series| s.labels.get(k) == labels.get(k);
+            inputs
+                .series
+                .get(SATURATION)
+                .into_iter()
+                .flatten()
+                .find(|s| same("target", s) && same("database", s) && same("user", s))
+                .map(|s| {
+                    vec![(
+                        "saturation".to_string(),
+                        format!(
+                            "{} of the pool's servers in use",
+                            humanize_percentage(s.value)
+                        ),
+                    )]
+                })
+                .unwrap_or_default()
         }
         Enrich::WorstIndex => {
             let database = labels.get("database");

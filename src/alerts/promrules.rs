@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::rules::{prom_duration, Enrich, Rule, WORST_INDEX_METRIC};
 use crate::config::Config;
+use crate::pgbouncer::families::SATURATION;
 
 #[derive(Serialize)]
 struct File {
@@ -69,6 +70,13 @@ pub fn render(config: &Config, rules: &[Rule]) -> String {
                             annotations.entry("worst_index".into()).or_insert_with(|| {
                                 format!(
                                     "{{{{ with printf \"topk(1, {WORST_INDEX_METRIC}{{target=%q, database=%q}})\" $labels.target $labels.database | query }}}}{{{{ with first . }}}}{{{{ .Labels.schema }}}}.{{{{ .Labels.index }}}} on table {{{{ .Labels.table }}}}: {{{{ .Value | humanize }}}} blocks read in the interval{{{{ end }}}}{{{{ end }}}}"
+                                )
+                            });
+                        }
+                        Enrich::PoolSaturation => {
+                            annotations.entry("saturation".into()).or_insert_with(|| {
+                                format!(
+                                    "{{{{ with printf \"{SATURATION}{{target=%q, database=%q, user=%q}}\" $labels.target $labels.database $labels.user | query }}}}{{{{ with first . }}}}{{{{ .Value | humanizePercentage }}}} of the pool's servers in use{{{{ end }}}}{{{{ end }}}}"
                                 )
                             });
                         }

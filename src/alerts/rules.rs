@@ -42,6 +42,8 @@ pub enum Enrich {
     Regression,
     /// `worst_index`: the database's index that read most blocks in the interval.
     WorstIndex,
+    /// `saturation`: the PgBouncer pool's servers in use against its size.
+    PoolSaturation,
 }
 
 /// An annotation: its template text and the parsed template.
@@ -104,8 +106,10 @@ impl Rule {
             Input::Series(e) => vec![e.metric.as_str()],
             Input::AcquisitionQuantile { .. } => vec![],
         };
-        if self.enrich == Enrich::WorstIndex {
-            out.push(WORST_INDEX_METRIC);
+        match self.enrich {
+            Enrich::WorstIndex => out.push(WORST_INDEX_METRIC),
+            Enrich::PoolSaturation => out.push(crate::pgbouncer::families::SATURATION),
+            _ => {}
         }
         out
     }
@@ -148,6 +152,8 @@ struct Builtin {
     summary: String,
     description: String,
     enrich: Enrich,
+    /// Labels of the rule's own, besides `severity` (two rules of one name differ by them).
+    labels: &'static [(&'static str, &'static str)],
 }
 
 fn builtins(config: &Config) -> Vec<Builtin> {
@@ -170,6 +176,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 humanize_percentage(t.query_latency.fraction)
             ),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "SlowQuery",
@@ -185,6 +192,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 human(t.slow_query.0)
             ),
             enrich: Enrich::Statement,
+            labels: &[],
         },
         Builtin {
             name: "QueryRegressed",
@@ -200,6 +208,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 t.query_regression.factor
             ),
             enrich: Enrich::Regression,
+            labels: &[],
         },
         Builtin {
             name: "IndexHitRatioLow",
@@ -215,6 +224,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 humanize_percentage(t.index_hit_ratio)
             ),
             enrich: Enrich::WorstIndex,
+            labels: &[],
         },
         Builtin {
             name: "ConnectionAcquisitionSlow",
@@ -232,6 +242,24 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 human(t.connection_acquisition.0)
             ),
             enrich: Enrich::None,
+            labels: &[],
+        },
+        Builtin {
+            name: "ConnectionAcquisitionSlow",
+            input: series(format!(
+                "{} > {}",
+                crate::pgbouncer::families::LONGEST_WAIT,
+                t.connection_acquisition.0.as_secs_f64()
+            )),
+            for_: Duration::from_secs(120),
+            severity: "warning",
+            summary: "Clients wait for a connection in PgBouncer pool {{ $labels.database }}/{{ $labels.user }} on {{ $labels.target }}".into(),
+            description: format!(
+                "The oldest client waiting in PgBouncer pool {{{{ $labels.database }}}} (user {{{{ $labels.user }}}}) has waited {{{{ $value | humanizeDuration }}}} for a server connection; the target is under {}. Every server of the pool is busy: look for long transactions holding them (pgvitals_pgbouncer_servers{{state=\"active\"}}, /connections on the PostgreSQL target) or raise pool_size.",
+                human(t.connection_acquisition.0)
+            ),
+            enrich: Enrich::PoolSaturation,
+            labels: &[("layer", "pgbouncer")],
         },
         Builtin {
             name: "MigrationTooSlow",
@@ -247,6 +275,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 human(t.migration_duration.0)
             ),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "DeadlocksDetected",
@@ -256,6 +285,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             summary: "Deadlocks in {{ $labels.target }}/{{ $labels.database }}".into(),
             description: "PostgreSQL detected {{ $value }} deadlock(s) in {{ $labels.database }} over the last 5 minutes and cancelled one transaction of each; the server log has the statements involved (log_lock_waits helps too). Transactions that lock the same rows in different orders deadlock; lock them in one order.".into(),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "TransactionIdWraparoundRisk",
@@ -268,6 +298,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             summary: "{{ $labels.database }} on {{ $labels.target }} is heading for transaction ID wraparound".into(),
             description: wraparound_description(),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "TransactionIdWraparoundRisk",
@@ -280,6 +311,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             summary: "{{ $labels.database }} on {{ $labels.target }} is close to transaction ID wraparound".into(),
             description: wraparound_description(),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "XminHorizonHeld",
@@ -295,6 +327,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 human(t.xmin_horizon_age.0)
             ),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "AutovacuumOverdue",
@@ -310,6 +343,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 human(t.autovacuum_overdue.0)
             ),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "SequenceNearExhaustion",
@@ -325,6 +359,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 humanize_percentage(t.sequence_used)
             ),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "ConnectionsNearMax",
@@ -340,6 +375,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 humanize_percentage(t.connections_used)
             ),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "ReplicationLagHigh",
@@ -355,6 +391,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
                 human(t.replication_lag.0)
             ),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "ReplicationSlotInactive",
@@ -367,6 +404,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             summary: "Inactive replication slot {{ $labels.slot }} keeps WAL on {{ $labels.target }}".into(),
             description: "Replication slot {{ $labels.slot }} ({{ $labels.slot_type }}) has no consumer and keeps {{ $value | humanize1024 }}B of WAL on disk, and more as the server writes; the disk fills and the server stops. Reconnect its consumer, or drop it: SELECT pg_drop_replication_slot('{{ $labels.slot }}').".into(),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "TargetDown",
@@ -376,6 +414,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             summary: "PostgreSQL target {{ $labels.target }} is unreachable".into(),
             description: "pgvitals cannot connect to {{ $labels.target }}; none of its figures are being collected. The pgvitals log says why.".into(),
             enrich: Enrich::None,
+            labels: &[],
         },
         Builtin {
             name: "CollectorFailing",
@@ -385,6 +424,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             summary: "Collector {{ $labels.collector }} failing on {{ $labels.target }}/{{ $labels.database }}".into(),
             description: "The {{ $labels.collector }} collector's polls of {{ $labels.target }}/{{ $labels.database }} fail; its figures are missing. The pgvitals log says why.".into(),
             enrich: Enrich::None,
+            labels: &[],
         },
     ]
 }
@@ -410,6 +450,9 @@ pub fn build(config: &Config) -> Vec<Rule> {
             continue;
         }
         let mut labels = o.labels.clone();
+        for (k, v) in b.labels {
+            labels.entry(k.to_string()).or_insert_with(|| v.to_string());
+        }
         labels.insert(
             "severity".into(),
             o.severity.clone().unwrap_or_else(|| b.severity.to_string()),

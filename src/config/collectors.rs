@@ -37,6 +37,8 @@ pub struct CollectorsConfig {
     pub checkpoints: IntervalConfig,
     /// `bloat`: space tables and B-tree indexes waste, estimated (or measured by pgstattuple).
     pub bloat: BloatConfig,
+    /// `pgbouncer`: pools, client waits and counters of every `pgbouncers:` entry.
+    pub pgbouncer: IntervalConfig,
 }
 
 /// Settings of the `bloat` collector.
@@ -96,12 +98,17 @@ impl Default for CollectorsConfig {
                 ..IntervalConfig::default()
             },
             bloat: BloatConfig::default(),
+            pgbouncer: IntervalConfig {
+                interval: Dur::secs(15),
+                timeout: Dur::secs(5),
+                ..IntervalConfig::default()
+            },
         }
     }
 }
 
 /// Settings of a collector that needs only a schedule.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntervalConfig {
     /// Whether the collector runs at all.

@@ -13,6 +13,7 @@ mod dsn;
 mod duration;
 mod env;
 mod error;
+mod pgbouncers;
 mod secrets;
 mod targets;
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use dsn::*;
 pub use duration::*;
 pub use env::*;
 pub use error::*;
+pub use pgbouncers::*;
 pub use secrets::*;
 pub use targets::*;
 pub use thresholds::*;
@@ -49,6 +51,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The PostgreSQL servers to watch.
     pub targets: Vec<TargetConfig>,
+    /// The PgBouncer poolers to watch; none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pgbouncers: Vec<PgBouncerConfig>,
     /// Connection settings shared by every target.
     #[serde(default)]
     pub connections: ConnectionsConfig,
@@ -181,28 +186,42 @@ impl Config {
             ));
         }
         let mut names = BTreeSet::new();
-        for (i, t) in self.targets.iter().enumerate() {
-            if t.name.is_empty()
-                || !t
-                    .name
+        let named = self
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("targets[{i}].name"), t.name.as_str()))
+            .chain(
+                self.pgbouncers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| (format!("pgbouncers[{i}].name"), b.name.as_str())),
+            );
+        for (key, name) in named {
+            if name.is_empty()
+                || !name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             {
                 return Err(err(
-                    format!("targets[{i}].name"),
+                    key,
                     format!(
-                        "`{}` is not a valid target name: use letters, digits, `-`, `_` or `.`",
-                        t.name
+                        "`{name}` is not a valid target name: use letters, digits, `-`, `_` or `.`"
                     ),
                 ));
             }
-            if !names.insert(t.name.as_str()) {
+            if !names.insert(name) {
                 return Err(err(
-                    format!("targets[{i}].name"),
-                    format!("target name `{}` is used twice", t.name),
+                    key,
+                    format!("target name `{name}` is used twice (targets and pgbouncers share the `target` label)"),
                 ));
             }
+        }
+        for (i, t) in self.targets.iter().enumerate() {
             t.resolve_at(i).map_err(|(key, msg)| err(key, msg))?;
+        }
+        for (i, b) in self.pgbouncers.iter().enumerate() {
+            b.resolve_at(i).map_err(|(key, msg)| err(key, msg))?;
         }
         if let Some(sh) = self.shard {
             if sh.count == 0 || sh.index >= sh.count {
@@ -312,6 +331,24 @@ impl Config {
             .filter(|(_, t)| self.shard.is_none_or(|s| s.owns(&t.name)))
             .map(|(i, t)| {
                 t.resolve_at(i).map_err(|(key, message)| ConfigError {
+                    file: "<config>".into(),
+                    line: None,
+                    column: None,
+                    key,
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    /// Resolves the PgBouncers this daemon polls (its shard's, or all).
+    pub fn resolve_pgbouncers(&self) -> Result<Vec<ResolvedPgBouncer>, ConfigError> {
+        self.pgbouncers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| self.shard.is_none_or(|s| s.owns(&b.name)))
+            .map(|(i, b)| {
+                b.resolve_at(i).map_err(|(key, message)| ConfigError {
                     file: "<config>".into(),
                     line: None,
                     column: None,

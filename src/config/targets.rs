@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{expand_env, parse_dsn, ser_masked_dsn, Dsn, Dur, TlsSettings};
+use super::{expand_env, parse_dsn, read_secret_file, ser_masked_dsn, Dsn, Dur, TlsSettings};
 
 /// One PostgreSQL server to watch.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -145,47 +145,12 @@ impl fmt::Debug for ResolvedTarget {
 
 impl TargetConfig {
     pub(super) fn resolve_at(&self, i: usize) -> Result<ResolvedTarget, (String, String)> {
-        let key = |k: &str| format!("targets[{i}].{k}");
-        let dsn = match (&self.dsn, &self.dsn_env) {
-            (Some(_), Some(_)) => {
-                return Err((
-                    key("dsn_env"),
-                    "set either `dsn` or `dsn_env`, not both".into(),
-                ))
-            }
-            (None, None) => {
-                return Err((
-                    format!("targets[{i}]"),
-                    "a target needs `dsn` or `dsn_env`".into(),
-                ))
-            }
-            (Some(dsn), None) => expand_env(dsn).map_err(|e| (key("dsn"), e))?,
-            (None, Some(var)) => std::env::var(var).map_err(|_| {
-                (
-                    key("dsn_env"),
-                    format!("environment variable `{var}` is not set"),
-                )
-            })?,
-        };
-        let dsn_key = if self.dsn.is_some() { "dsn" } else { "dsn_env" };
-        let Dsn { mut pg, tls } = parse_dsn(&dsn).map_err(|e| (key(dsn_key), e))?;
-        if let Some(pf) = &self.password_file {
-            let path = expand_env(&pf.to_string_lossy()).map_err(|e| (key("password_file"), e))?;
-            let content = std::fs::read_to_string(&path).map_err(|e| {
-                (
-                    key("password_file"),
-                    format!("cannot read password file `{path}`: {e}"),
-                )
-            })?;
-            let password = content.lines().next().unwrap_or("").to_string();
-            if password.is_empty() {
-                return Err((
-                    key("password_file"),
-                    format!("password file `{path}` is empty"),
-                ));
-            }
-            pg.password(password);
-        }
+        let Dsn { pg, tls } = resolve_dsn(
+            &format!("targets[{i}]"),
+            &self.dsn,
+            &self.dsn_env,
+            &self.password_file,
+        )?;
         let user = pg.get_user().map(str::to_string);
         let primary_database = pg
             .get_dbname()
@@ -200,4 +165,39 @@ impl TargetConfig {
             tls,
         })
     }
+}
+
+/// The connection of a server from its `dsn` or `dsn_env` and its `password_file` (which wins
+/// over a password in the DSN), `${VAR}` expanded; errors name the key under `at`
+/// (`targets[0]`, `pgbouncers[1]`).
+pub(super) fn resolve_dsn(
+    at: &str,
+    dsn: &Option<String>,
+    dsn_env: &Option<String>,
+    password_file: &Option<PathBuf>,
+) -> Result<Dsn, (String, String)> {
+    let key = |k: &str| format!("{at}.{k}");
+    let text = match (dsn, dsn_env) {
+        (Some(_), Some(_)) => {
+            return Err((
+                key("dsn_env"),
+                "set either `dsn` or `dsn_env`, not both".into(),
+            ))
+        }
+        (None, None) => return Err((at.to_string(), "`dsn` or `dsn_env` is needed".into())),
+        (Some(dsn), None) => expand_env(dsn).map_err(|e| (key("dsn"), e))?,
+        (None, Some(var)) => std::env::var(var).map_err(|_| {
+            (
+                key("dsn_env"),
+                format!("environment variable `{var}` is not set"),
+            )
+        })?,
+    };
+    let dsn_key = if dsn.is_some() { "dsn" } else { "dsn_env" };
+    let mut parsed = parse_dsn(&text).map_err(|e| (key(dsn_key), e))?;
+    if let Some(pf) = password_file {
+        let password = read_secret_file(pf).map_err(|e| (key("password_file"), e))?;
+        parsed.pg.password(password);
+    }
+    Ok(parsed)
 }

@@ -285,3 +285,35 @@ fn zero_durations_only_where_zero_means_at_once() {
     let e = parse(&format!("{base}alerts:\n  hold_absent: soon\n")).unwrap_err();
     assert!(e.message.contains("write e.g. `0s`"), "{e}");
 }
+
+#[test]
+fn pgbouncers_share_the_name_space_and_the_secret_handling_of_targets() {
+    let base = "targets:\n  - name: a\n    dsn: postgresql://m@127.0.0.1/app\npgbouncers:\n";
+    let e = error_on_line(
+        &format!("{base}  - name: a\n    dsn: host=127.0.0.1 port=6432 user=stats\n"),
+        5,
+    );
+    assert_eq!(e.key, "pgbouncers[0].name");
+    assert!(e.message.contains("used twice"), "{e}");
+    let e = error_on_line(&format!("{base}  - name: pool\n"), 5);
+    assert_eq!(e.key, "pgbouncers[0]");
+    assert!(e.message.contains("`dsn` or `dsn_env`"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    let c = parse(&format!(
+        "{base}  - name: pool\n    dsn: host=127.0.0.1 port=6432 user=stats\n    password_file: {}\n",
+        pw.display()
+    ))
+    .unwrap();
+    let b = &c.resolve_pgbouncers().unwrap()[0];
+    assert_eq!(b.pg.get_password(), Some(&b"s3cret"[..]));
+    assert_eq!(b.pg.get_dbname(), Some("pgbouncer"));
+    assert!(!c.masked_yaml().contains("s3cret"));
+    let e = parse(&format!(
+        "{base}  - name: pool\n    dsn: host=127.0.0.1 user=stats\n    password_file: {}/missing\n",
+        dir.path().display()
+    ))
+    .unwrap_err();
+    assert_eq!(e.key, "pgbouncers[0].password_file");
+}

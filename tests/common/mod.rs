@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod alertmanager;
+pub mod pgbouncer;
 pub mod prometheus;
 pub mod proxy;
 pub mod tls;
