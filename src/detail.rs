@@ -20,6 +20,63 @@ pub enum Report {
     Migrations(Arc<MigrationsReport>),
     /// `/statements/{queryid}`: one database's captured plans and index suggestions.
     Plans(Arc<PlansReport>),
+    /// `/connections`: one server's sessions, who holds them, who sits idle in a transaction.
+    Connections(Arc<ConnectionsReport>),
+}
+
+/// `/connections`: one server (collector: connection).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionsReport {
+    /// Client sessions.
+    pub sessions: i64,
+    /// `max_connections`.
+    pub max_connections: i64,
+    /// `superuser_reserved_connections`.
+    pub reserved_connections: i64,
+    /// sessions / (max_connections − reserved): at 1 ordinary roles are refused.
+    pub used_ratio: f64,
+    /// Sessions per (application, user, client, state), most first, the first `top_n`.
+    pub holders: Vec<Holder>,
+    /// Sessions of the holders past `top_n`, summed.
+    pub other_sessions: i64,
+    /// The sessions idle in a transaction longest, oldest first, at most `top_n`.
+    pub idle_in_transaction: Vec<IdleSession>,
+}
+
+/// Sessions of one application, user, client address and state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Holder {
+    /// `application_name`, `(none)` when unset.
+    pub application: String,
+    /// The role.
+    pub user: String,
+    /// Client address, `local` for a Unix socket.
+    pub client: String,
+    /// State in snake_case (`idle_in_transaction`, …).
+    pub state: String,
+    /// How many.
+    pub sessions: i64,
+}
+
+/// A session idle in a transaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleSession {
+    /// Backend pid (`pg_terminate_backend` takes it).
+    pub pid: i32,
+    /// Its database.
+    pub database: String,
+    /// `application_name`.
+    pub application: String,
+    /// The role.
+    pub user: String,
+    /// Client address.
+    pub client: String,
+    /// Seconds idle in the transaction so far.
+    pub idle_seconds: f64,
+    /// Seconds since the transaction began.
+    pub transaction_seconds: f64,
+    /// The last statement it ran (first 200 characters).
+    pub query: String,
 }
 
 /// Which statement a history is of: what its series carry as labels.

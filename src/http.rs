@@ -261,6 +261,10 @@ fn route(req: &Parts, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> 
         }
         "/findings" => page(pages::findings::page(snapshot)),
         "/migrations" => page(pages::migrations::page(snapshot)),
+        "/connections" => page(pages::connections::page(
+            snapshot,
+            req.uri.query().unwrap_or(""),
+        )),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
             let waiting = snapshot.not_ready();
@@ -346,6 +350,7 @@ const INDEX_HTML: &str = concat!(
     "<li><a href=\"/rules\">/rules</a> alert rules with thresholds, state and last evaluation (JSON, like /api/v1/rules)</li>",
     "<li><a href=\"/findings\">/findings</a> unused, duplicate and invalid indexes, unindexed foreign keys, tables without a primary key, stale statistics (JSON)</li>",
     "<li><a href=\"/migrations\">/migrations</a> running schema changes, revisions and migration history (JSON)</li>",
+    "<li><a href=\"/connections\">/connections</a> who holds the connections, sessions idle in a transaction, PgBouncer pools with clients waiting (JSON; <a href=\"/connections?format=text\">text</a>)</li>",
     "<li><a href=\"/healthz\">/healthz</a> process alive</li>",
     "<li><a href=\"/readyz\">/readyz</a> every target polled at least once</li>",
     "</ul></body></html>\n"

@@ -159,6 +159,16 @@ query!(
     "connection_activity",
     [(130000, "connection_activity.sql")]
 );
+query!(
+    CONNECTION_HOLDERS,
+    "connection_holders",
+    [(130000, "connection_holders.sql")]
+);
+query!(
+    IDLE_IN_TRANSACTION,
+    "idle_in_transaction",
+    [(130000, "idle_in_transaction.sql")]
+);
 query!(TABLE_SIZES, "table_sizes", [(130000, "table_sizes.sql")]);
 query!(
     DATABASE_STATS,
@@ -284,6 +294,8 @@ pub static ALL: &[&Query] = &[
     &DATABASES,
     &CONNECTION_SETTINGS,
     &CONNECTION_ACTIVITY,
+    &CONNECTION_HOLDERS,
+    &IDLE_IN_TRANSACTION,
     &TABLE_SIZES,
     &DATABASE_STATS,
     &DATABASE_SIZE,

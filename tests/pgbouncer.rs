@@ -76,8 +76,27 @@ async fn clients_waiting_in_a_full_pool_fire_connection_acquisition_slow_until_s
         ),
         Some(2.0)
     );
-    // The PostgreSQL target sees the two server connections PgBouncer holds.
     assert_eq!(m.get("pgvitals_up", &[("target", "main")]), Some(1.0));
+    // /connections shows the pool with its waiting clients.
+    let doc = get_json(daemon.addr(), "/connections").await;
+    let bouncer_doc = &doc["pgbouncers"][0];
+    assert_eq!(bouncer_doc["target"], "bouncer", "{doc:#}");
+    assert_eq!(bouncer_doc["up"], true);
+    let listed = bouncer_doc["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["database"] == "appdb")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(listed["clients_waiting"], 8.0);
+    assert_eq!(listed["saturation"], 1.0);
+    assert!(listed["longest_wait_seconds"].as_f64() > Some(0.05));
+    let (_, text) = get(daemon.addr(), "/connections?format=text").await;
+    assert!(
+        text.contains("appdb/postgres: 8 clients waiting, the oldest for ")
+            && text.contains("100% of its servers in use"),
+        "{text}"
+    );
 
     let alert = wait_firing(
         &daemon,

@@ -111,6 +111,8 @@ async fn passwords_never_appear_in_logs_errors_or_endpoints() {
         "/statements?format=text",
         "/findings",
         "/migrations",
+        "/connections",
+        "/connections?format=text",
         "/readyz",
         "/healthz",
     ] {

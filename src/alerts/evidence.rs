@@ -115,7 +115,7 @@ impl Evidence {
                     ));
                 }
             }
-            None => {}
+            Some(Report::Connections(_)) | None => {}
         }
     }
 

@@ -203,7 +203,10 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
         c.enabled,
         c.interval,
         c.timeout,
-        Box::new(|_| Box::new(connection::ConnectionCollector)),
+        Box::new({
+            let top_n = c.top_n;
+            move |_| Box::new(connection::ConnectionCollector { top_n })
+        }),
     );
     let c = &cfg.statements;
     let settings = statements::Settings::new(c, thresholds, &cfg.plans);

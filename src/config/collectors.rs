@@ -367,6 +367,9 @@ pub struct ConnectionCollectorConfig {
     pub interval: Dur,
     /// Deadline of one poll; a poll past it is cancelled on the server and counted as failed.
     pub timeout: Dur,
+    /// Session holders (application, user, client, state) exported one by one, most sessions
+    /// first, the rest summed; and the idle-in-transaction sessions `/connections` lists.
+    pub top_n: u32,
 }
 
 impl Default for ConnectionCollectorConfig {
@@ -375,6 +378,7 @@ impl Default for ConnectionCollectorConfig {
             enabled: true,
             interval: Dur::secs(15),
             timeout: Dur::secs(10),
+            top_n: 20,
         }
     }
 }

@@ -279,6 +279,11 @@ impl Config {
                 "",
             ),
             ("collectors.vacuum.top_n", c.vacuum.top_n as usize, ""),
+            (
+                "collectors.connection.top_n",
+                c.connection.top_n as usize,
+                "",
+            ),
             ("collectors.sequences.top_n", c.sequences.top_n as usize, ""),
             (
                 "collectors.plans.max_per_minute",

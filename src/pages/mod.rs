@@ -1,8 +1,9 @@
 //! The detail pages, one module per question a person asks: which statements cost the most
 //! ([`statements`]), what to fix in the schema ([`findings`]), which schema changes run and ran
-//! ([`migrations`]). Each builds its page from the snapshot alone, as JSON or text; routing,
-//! authentication and limits are `http.rs`'s.
+//! ([`migrations`]), who holds the connections ([`connections`]). Each builds its page from the
+//! snapshot alone, as JSON or text; routing, authentication and limits are `http.rs`'s.
 
+pub mod connections;
 pub mod findings;
 pub mod migrations;
 pub mod statements;
