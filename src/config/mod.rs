@@ -49,7 +49,8 @@ pub struct Config {
     /// Address the HTTP server listens on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The PostgreSQL servers to watch.
+    /// The PostgreSQL servers to watch (none when only PgBouncers are).
+    #[serde(default)]
     pub targets: Vec<TargetConfig>,
     /// The PgBouncer poolers to watch; none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -179,10 +180,10 @@ impl Config {
                 message,
             }
         };
-        if self.targets.is_empty() {
+        if self.targets.is_empty() && self.pgbouncers.is_empty() {
             return Err(err(
                 "targets".into(),
-                "at least one target is required".into(),
+                "at least one target (or pgbouncer) is required".into(),
             ));
         }
         let mut names = BTreeSet::new();

@@ -316,4 +316,13 @@ fn pgbouncers_share_the_name_space_and_the_secret_handling_of_targets() {
     ))
     .unwrap_err();
     assert_eq!(e.key, "pgbouncers[0].password_file");
+    // PgBouncers alone are enough to watch; nothing at all is not.
+    let c = parse("pgbouncers:\n  - name: pool\n    dsn: host=127.0.0.1 port=6432 user=stats\n")
+        .unwrap();
+    assert!(c.targets.is_empty());
+    let e = parse("listen: 127.0.0.1:1\n").unwrap_err();
+    assert!(
+        e.message.contains("at least one target (or pgbouncer)"),
+        "{e}"
+    );
 }
