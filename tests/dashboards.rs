@@ -1,5 +1,5 @@
-//! The Grafana dashboards end to end: PostgreSQL with a workload and a streaming standby,
-//! pgvitals, and a real Prometheus scraping it every second; then every panel query and every template-variable
+//! The Grafana dashboards end to end: PostgreSQL with a workload, a streaming standby and a
+//! PgBouncer in front, pgvitals, and a real Prometheus scraping it every second; then every panel query and every template-variable
 //! query of both dashboards in `dashboards/` runs through Prometheus' HTTP API (variables
 //! substituted the way Grafana would) and must parse and return at least one series. A panel
 //! without data is asked again for a bounded time: per-interval series are absent, by design,
@@ -324,12 +324,17 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
 
     // A standby streaming from the cluster, for the replication row.
     let _standby = pgvitals::pgcluster::Cluster::standby_of(cluster, "replica1").unwrap();
+    // A PgBouncer in front of the database with one client, for the connections row.
+    let bouncer = common::pgbouncer::PgBouncer::start(cluster, &[("shop", &db, 2)]).await;
+    let pooled = connect(&bouncer.dsn("shop")).await;
+    pooled.batch_execute("SELECT 1").await.unwrap();
 
     let daemon = start(config(
         cluster,
         "postgres",
         &format!(
-            "    databases: [{db}]\ncollectors:\n  connection: {{interval: 1s}}\n  statements: {{interval: 1s}}\n  indexes: {{interval: 1s, findings_interval: 1s, unused_index_min_age: 1ms}}\n  migrations: {{interval: 1s}}\n  table_sizes: {{interval: 1s}}\n  plans: {{interval: 1s, max_per_minute: 120}}\n  wraparound: {{interval: 1s}}\n  vacuum: {{interval: 1s}}\n  sequences: {{interval: 1s}}\n  bloat: {{interval: 1s}}\n  replication: {{interval: 1s}}\n  checkpoints: {{interval: 1s}}\nalerts:\n  evaluation_interval: 1s\n  rules:\n    - alert: Watchdog\n      expr: 'pgvitals_up == 1'\n      severity: none\n      annotations: {{summary: 'Always firing while pgvitals reaches the target'}}\n"
+            "    databases: [{db}]\npgbouncers:\n  - name: bouncer\n    dsn: \"{}\"\ncollectors:\n  pgbouncer: {{interval: 1s}}\n  connection: {{interval: 1s}}\n  statements: {{interval: 1s}}\n  indexes: {{interval: 1s, findings_interval: 1s, unused_index_min_age: 1ms}}\n  migrations: {{interval: 1s}}\n  table_sizes: {{interval: 1s}}\n  plans: {{interval: 1s, max_per_minute: 120}}\n  wraparound: {{interval: 1s}}\n  vacuum: {{interval: 1s}}\n  sequences: {{interval: 1s}}\n  bloat: {{interval: 1s}}\n  replication: {{interval: 1s}}\n  checkpoints: {{interval: 1s}}\nalerts:\n  evaluation_interval: 1s\n  rules:\n    - alert: Watchdog\n      expr: 'pgvitals_up == 1'\n      severity: none\n      annotations: {{summary: 'Always firing while pgvitals reaches the target'}}\n",
+            bouncer.admin_dsn(common::pgbouncer::STATS_USER.1)
         ),
     ))
     .await;
@@ -369,6 +374,12 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
                     &[("standby", "replica1")],
                 )
                 .is_empty()
+            && m.get(
+                "pgvitals_pgbouncer_clients_active",
+                &[("target", "bouncer"), ("database", "shop")],
+            )
+            .is_some()
+            && !m.all("pgvitals_connection_holders", &[]).is_empty()
     })
     .await;
 
@@ -393,6 +404,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         ("job", "pgvitals".to_string()),
         ("target", "main".to_string()),
         ("database", db.clone()),
+        ("pgbouncer", "bouncer".to_string()),
         ("size_limit", "107374182400".to_string()),
         ("queryid", queryid),
     ]);
