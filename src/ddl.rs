@@ -57,15 +57,43 @@ pub fn recognise(sql: &str) -> Option<DdlKind> {
     statements(sql).into_iter().find_map(|s| classify(&s))
 }
 
+/// One statement of a text, as [`split`] gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Byte offset in the text of its first character (comments before it skipped).
+    pub start: usize,
+    /// The statement, comments removed, string literals and dollar-quoted bodies blanked to
+    /// `''`; quoted identifiers kept in their quotes (blanks inside them as `_`).
+    pub text: String,
+}
+
+/// The statements of `sql` with where each starts, split at top-level semicolons (for the
+/// migration linter, which reports lines and reads table names).
+pub fn split(sql: &str) -> Vec<Piece> {
+    scan(sql, true)
+}
+
 /// The statements of `sql`, comments removed, string and quoted contents blanked out (so
 /// keywords inside them are never seen), split at top-level semicolons.
 fn statements(sql: &str) -> Vec<String> {
+    scan(sql, false).into_iter().map(|p| p.text).collect()
+}
+
+fn scan(sql: &str, keep_identifiers: bool) -> Vec<Piece> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut cur = String::new();
+    let mut start: Option<usize> = None;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
+        if start.is_none() && !c.is_ascii_whitespace() && c != b';' {
+            let comment = (c == b'-' && b.get(i + 1) == Some(&b'-'))
+                || (c == b'/' && b.get(i + 1) == Some(&b'*'));
+            if !comment {
+                start = Some(i);
+            }
+        }
         match c {
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 while i < b.len() && b[i] != b'\n' {
@@ -95,6 +123,7 @@ fn statements(sql: &str) -> Vec<String> {
             b'\'' | b'"' => {
                 // '…' (with '' escapes, and E'…' with \ escapes) or "identifier".
                 let quote = c;
+                let start_of_quote = i;
                 let backslash = quote == b'\''
                     && i > 0
                     && (b[i - 1] == b'E' || b[i - 1] == b'e')
@@ -114,7 +143,18 @@ fn statements(sql: &str) -> Vec<String> {
                     }
                     i += 1;
                 }
-                cur.push_str(if quote == b'"' { "\"x\"" } else { "''" });
+                if quote == b'"' && keep_identifiers {
+                    let inner = String::from_utf8_lossy(&b[start_of_quote + 1..i.min(b.len())]);
+                    cur.push('"');
+                    cur.extend(
+                        inner
+                            .chars()
+                            .map(|c| if c.is_whitespace() { '_' } else { c }),
+                    );
+                    cur.push('"');
+                } else {
+                    cur.push_str(if quote == b'"' { "\"x\"" } else { "''" });
+                }
             }
             b'$' => {
                 // $tag$ … $tag$ (a dollar quote), or $1 (a parameter).
@@ -142,14 +182,31 @@ fn statements(sql: &str) -> Vec<String> {
                 }
             }
             b';' => {
-                out.push(std::mem::take(&mut cur));
+                out.push(Piece {
+                    start: start.take().unwrap_or(i),
+                    text: std::mem::take(&mut cur),
+                });
             }
-            _ => cur.push(c as char),
+            _ if c.is_ascii() => cur.push(c as char),
+            _ => {
+                // A multi-byte character, whole (identifiers and comments may hold any).
+                let len = match c {
+                    0xF0.. => 4,
+                    0xE0.. => 3,
+                    _ => 2,
+                };
+                cur.push_str(&String::from_utf8_lossy(&b[i..(i + len).min(b.len())]));
+                i += len;
+                continue;
+            }
         }
         i += 1;
     }
-    out.push(cur);
-    out.retain(|s| !s.trim().is_empty());
+    out.push(Piece {
+        start: start.unwrap_or(b.len()),
+        text: cur,
+    });
+    out.retain(|p| !p.text.trim().is_empty());
     out
 }
 
