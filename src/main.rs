@@ -27,6 +27,12 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LintFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the daemon.
@@ -48,6 +54,21 @@ enum Cmd {
         /// Configuration file.
         #[arg(long, short, default_value = "config.yaml")]
         config: PathBuf,
+    },
+    /// Check SQL migration files against the safe-migration rules before they run. Prints
+    /// `file:line:col: rule: message` and the fix; exits 0 when clean, 1 with findings, 2 when
+    /// a file cannot be read or the server of --dsn cannot be asked.
+    LintMigration {
+        /// SQL files; `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Ask this server how large the tables are (otherwise a table not created earlier in
+        /// the same input counts as large).
+        #[arg(long)]
+        dsn: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+        format: LintFormat,
     },
     /// Start a throwaway PostgreSQL with a small workload and serve its metrics until Ctrl-C.
     Demo {
@@ -133,6 +154,7 @@ fn main() -> ExitCode {
             })
         }
         Cmd::Demo { listen } => runtime(pgvitals::demo::run(listen)),
+        Cmd::LintMigration { files, dsn, format } => lint_migration(&files, dsn.as_deref(), format),
     }
 }
 
@@ -162,5 +184,80 @@ fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCo
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `pgvitals lint-migration`: reads every file first (exit 2 if one cannot be read), asks the
+/// server of `dsn` for the sizes of the tables they lock, then prints the findings.
+fn lint_migration(files: &[PathBuf], dsn: Option<&str>, format: LintFormat) -> ExitCode {
+    use std::io::Read;
+    let mut inputs = Vec::new();
+    for f in files {
+        let name = f.display().to_string();
+        let text = if name == "-" {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map(|_| s)
+        } else {
+            std::fs::read_to_string(f)
+        };
+        match text {
+            Ok(t) => inputs.push((if name == "-" { "<stdin>".into() } else { name }, t)),
+            Err(e) => {
+                eprintln!("error: {name}: cannot read: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let sizes = match dsn {
+        Some(dsn) => {
+            let mut tables: Vec<String> = Vec::new();
+            for (_, t) in &inputs {
+                tables.extend(pgvitals::lint::tables(t));
+            }
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(pgvitals::lint::live_sizes(dsn, &tables))
+            {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
+    let lookup = |t: &str| sizes.as_ref().and_then(|s| s.get(t).copied());
+    let mut all = Vec::new();
+    for (name, text) in &inputs {
+        for f in pgvitals::lint::lint(text, &lookup) {
+            all.push((name.clone(), f));
+        }
+    }
+    match format {
+        LintFormat::Text => {
+            for (file, f) in &all {
+                println!("{file}:{}:{}: {}: {}", f.line, f.column, f.rule, f.message);
+                println!("  fix: {}", f.fix);
+            }
+        }
+        LintFormat::Json => {
+            let out: Vec<serde_json::Value> = all
+                .iter()
+                .map(|(file, f)| {
+                    let mut v = serde_json::to_value(f).expect("findings serialize");
+                    v["file"] = serde_json::json!(file);
+                    v
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(out));
+        }
+    }
+    if all.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -171,6 +171,11 @@ query!(
 );
 query!(TABLE_SIZES, "table_sizes", [(130000, "table_sizes.sql")]);
 query!(
+    LINT_TABLE_SIZES,
+    "lint_table_sizes",
+    [(130000, "lint_table_sizes.sql")]
+);
+query!(
     DATABASE_STATS,
     "database_stats",
     [
@@ -297,6 +302,7 @@ pub static ALL: &[&Query] = &[
     &CONNECTION_HOLDERS,
     &IDLE_IN_TRANSACTION,
     &TABLE_SIZES,
+    &LINT_TABLE_SIZES,
     &DATABASE_STATS,
     &DATABASE_SIZE,
     &WRAPAROUND,
