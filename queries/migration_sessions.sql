@@ -5,12 +5,16 @@
 -- pgvitals' DDL recogniser decides from `query`; the loose regex here only keeps the row count
 -- small.
 --   pid, query, state, xact_start, state_change (Unix time), now (server clock)
---   tables             JSON list of {schema, table} locked in a schema-change mode, held or awaited
+--   tables             JSON list of {schema, table, bytes, rows} locked in a schema-change mode,
+--                      held or awaited; bytes = relpages x block_size and rows = reltuples, as of
+--                      the last VACUUM/ANALYZE (no lock taken: the table may be locked)
 --   access_exclusive   holds or awaits an ACCESS EXCLUSIVE lock on a user table
 --   blocked            sessions waiting on a lock this session holds or is queued ahead for
 --   blocked_longest    longest such wait, seconds (NULL: none)
 WITH heavy AS (
-    SELECT l.pid, l.mode, n.nspname::text AS schema, c.relname::text AS table_name
+    SELECT l.pid, l.mode, n.nspname::text AS schema, c.relname::text AS table_name,
+           c.relpages::int8 * current_setting('block_size')::int8 AS bytes,
+           greatest(c.reltuples, 0)::float8 AS rows
     FROM pg_locks l
     JOIN pg_class c ON c.oid = l.relation
     JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -42,7 +46,8 @@ SELECT c.pid,
        extract(epoch FROM c.xact_start)::float8 AS xact_start,
        extract(epoch FROM c.state_change)::float8 AS state_change,
        extract(epoch FROM clock_timestamp())::float8 AS now,
-       coalesce((SELECT json_agg(DISTINCT jsonb_build_object('schema', h.schema, 'table', h.table_name))
+       coalesce((SELECT json_agg(DISTINCT jsonb_build_object('schema', h.schema, 'table', h.table_name,
+                                                               'bytes', h.bytes, 'rows', h.rows))
                  FROM heavy h WHERE h.pid = c.pid), '[]')::text AS tables,
        EXISTS (SELECT 1 FROM heavy h WHERE h.pid = c.pid AND h.mode = 'AccessExclusiveLock')
            AS access_exclusive,

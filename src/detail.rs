@@ -227,6 +227,18 @@ pub struct RunningChange {
     pub tables: Vec<String>,
     /// Sessions waiting behind it.
     pub blocked_sessions: i64,
+    /// The safe-migration rules it breaks, each with the safe recipe.
+    pub risks: Vec<RunningRisk>,
+}
+
+/// A safe-migration rule a running schema change breaks.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunningRisk {
+    /// Schema of the table.
+    pub schema: String,
+    /// The rule, table, what happens and the fix.
+    #[serde(flatten)]
+    pub risk: crate::migration_rules::Risk,
 }
 
 /// A version table's current revision.

@@ -14,11 +14,6 @@ use serde::Serialize;
 use crate::ddl;
 use crate::migration_rules::{judge, shape, Action, Context, Shape};
 
-/// A table is large from this many bytes (table, indexes and TOAST)…
-pub const LARGE_TABLE_BYTES: i64 = 100 * 1024 * 1024;
-/// … or this many rows (the planner's estimate).
-pub const LARGE_TABLE_ROWS: f64 = 1_000_000.0;
-
 /// One finding, where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -217,7 +212,7 @@ pub async fn live_sizes(dsn: &str, tables: &[String]) -> anyhow::Result<HashMap<
         if let (Some(bytes), Some(rows)) = (bytes, rows) {
             out.insert(
                 table.clone(),
-                bytes >= LARGE_TABLE_BYTES || rows >= LARGE_TABLE_ROWS,
+                crate::migration_rules::is_large(bytes as f64, rows),
             );
         }
     }

@@ -287,6 +287,11 @@ query!(
     [(130000, "migration_version_tables.sql")]
 );
 query!(
+    MIGRATION_NOT_NULL_PROOF,
+    "migration_not_null_proof",
+    [(130000, "migration_not_null_proof.sql")]
+);
+query!(
     MIGRATION_VERSION,
     "migration_version",
     [(130000, "migration_version.sql")]
@@ -303,6 +308,7 @@ pub static ALL: &[&Query] = &[
     &IDLE_IN_TRANSACTION,
     &TABLE_SIZES,
     &LINT_TABLE_SIZES,
+    &MIGRATION_NOT_NULL_PROOF,
     &DATABASE_STATS,
     &DATABASE_SIZE,
     &WRAPAROUND,

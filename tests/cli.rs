@@ -191,7 +191,7 @@ fn rules_pass_promtool_check_and_the_shipped_rule_tests() {
     )
     .unwrap();
     let check = promtool(&["check", "rules", "rules.yml"], dir.path());
-    assert!(check.contains("SUCCESS: 18 rules found"), "{check}");
+    assert!(check.contains("SUCCESS: 20 rules found"), "{check}");
     let test = promtool(&["test", "rules", "rules_test.yml"], dir.path());
     assert!(test.contains("SUCCESS"), "{test}");
 

@@ -278,6 +278,32 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             labels: &[],
         },
         Builtin {
+            name: "UnsafeMigration",
+            input: series("pgvitals_migration_risk > 0".into()),
+            for_: Duration::ZERO,
+            severity: "warning",
+            summary: "Unsafe schema change on {{ $labels.target }}/{{ $labels.database }}: {{ $labels.rule }} on {{ $labels.schema }}.{{ $labels.table }}".into(),
+            description: "A running schema change breaks the safe-migration rule {{ $labels.rule }} on large table {{ $labels.schema }}.{{ $labels.table }}: it holds a lock that blocks the application for as long as it runs. /migrations shows the statement and the safe recipe; `pgvitals lint-migration` catches it before it runs.".into(),
+            enrich: Enrich::None,
+            labels: &[],
+        },
+        Builtin {
+            name: "MigrationBlockingQueries",
+            input: series(format!(
+                "pgvitals_migration_blocked_longest_seconds > {}",
+                t.migration_lock_wait.0.as_secs_f64()
+            )),
+            for_: Duration::ZERO,
+            severity: "critical",
+            summary: "Queries queued behind a schema change on {{ $labels.target }}/{{ $labels.database }}".into(),
+            description: format!(
+                "A session has waited {{{{ $value | humanizeDuration }}}} behind a schema change's lock (over {}); while the change waits for or holds its lock every query on the table queues behind it. Cancel the change (pg_cancel_backend, its pid in /migrations) and retry it with SET lock_timeout = '2s'.",
+                human(t.migration_lock_wait.0)
+            ),
+            enrich: Enrich::None,
+            labels: &[],
+        },
+        Builtin {
             name: "DeadlocksDetected",
             input: series("pgvitals_database_deadlocks_last_5m > 0".into()),
             for_: Duration::ZERO,

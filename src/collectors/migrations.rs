@@ -19,13 +19,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use serde::Deserialize;
 use tracing::warn;
 
+use super::migration_risks::{self, LockedTable};
 use super::{BoxFuture, CollectResult, Collector, Output, PollContext};
 use crate::config::{MigrationsConfig, VersionTable};
 use crate::ddl;
-use crate::detail::{Migration, MigrationsReport, Report, Revision, RunningChange};
+use crate::detail::{Migration, MigrationsReport, Report, Revision, RunningChange, RunningRisk};
 use crate::metrics::Family;
 use crate::queries;
 
@@ -35,12 +35,6 @@ struct Run {
     last_seen: f64,
     ended_at: Option<f64>,
     statements: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct LockedTable {
-    schema: String,
-    table: String,
 }
 
 const QUERY_TEXT: usize = 300;
@@ -99,6 +93,13 @@ impl MigrationsCollector {
             client.query_one(queries::MIGRATION_VERSION_TABLES.sql(v)?, &names_params),
         )?;
 
+        // SET NOT NULLs running now: is the column already proven by a valid CHECK?
+        let pairs: Vec<(String, String)> = sessions
+            .iter()
+            .filter_map(|r| r.try_get::<_, String>("query").ok())
+            .flat_map(|q| migration_risks::set_not_null(&migration_risks::shapes(&q)))
+            .collect();
+        let proven = migration_risks::proven(client, v, &pairs).await?;
         let mut now: f64 = existing.try_get("now")?;
         let mut running = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -150,6 +151,8 @@ impl MigrationsCollector {
                     let tables: Vec<LockedTable> =
                         serde_json::from_str(&r.try_get::<_, String>("tables")?)
                             .unwrap_or_default();
+                    let risks =
+                        migration_risks::risks(&migration_risks::shapes(&query), &tables, &proven);
                     running.push(RunningChange {
                         pid,
                         kind,
@@ -160,6 +163,10 @@ impl MigrationsCollector {
                             .map(|t| format!("{}.{}", t.schema, t.table))
                             .collect(),
                         blocked_sessions: r.try_get("blocked")?,
+                        risks: risks
+                            .into_iter()
+                            .map(|(schema, r)| RunningRisk { schema, risk: r })
+                            .collect(),
                     });
                 }
                 _ => {
@@ -347,6 +354,28 @@ impl MigrationsCollector {
                 *e = e.max(r.age_seconds);
             }
         }
+        let mut risk_fam = Family::gauge(
+            "pgvitals_migration_risk",
+            "1 per safe-migration rule a running schema change breaks on a large table (rule: create_index_not_concurrently, constraint_without_not_valid, column_type_change, volatile_default, set_not_null, vacuum_full); /migrations has the statement and the safe recipe. UnsafeMigration fires on it.",
+        );
+        let mut risky = std::collections::BTreeSet::new();
+        for r in running {
+            for x in &r.risks {
+                let table = x.risk.table.rsplit('.').next().unwrap_or("").to_string();
+                risky.insert((x.schema.clone(), table, x.risk.rule));
+            }
+        }
+        for (schema, table, rule) in risky {
+            risk_fam.push(
+                [
+                    ("schema", schema),
+                    ("table", table),
+                    ("rule", rule.to_string()),
+                ],
+                1.0,
+            );
+        }
+        out.push(risk_fam);
         let mut table_fam = Family::gauge(
             "pgvitals_migration_table_running_seconds",
             "Age of the longest schema change holding or awaiting a schema-change lock on the table.",

@@ -12,6 +12,7 @@ pub mod checkpoints;
 pub mod connection;
 pub mod database;
 pub mod indexes;
+pub mod migration_risks;
 pub mod migrations;
 pub mod plans;
 pub mod replication;

@@ -48,13 +48,15 @@ impl Default for AlertsConfig {
 }
 
 /// The names of the built-in alert rules, the keys `alerts.builtin` accepts.
-pub const BUILTIN_RULES: [&str; 16] = [
+pub const BUILTIN_RULES: [&str; 18] = [
     "QueryLatencyTargetMissed",
     "SlowQuery",
     "QueryRegressed",
     "IndexHitRatioLow",
     "ConnectionAcquisitionSlow",
     "MigrationTooSlow",
+    "UnsafeMigration",
+    "MigrationBlockingQueries",
     "DeadlocksDetected",
     "TransactionIdWraparoundRisk",
     "XminHorizonHeld",

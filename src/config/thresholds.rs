@@ -16,6 +16,9 @@ pub struct Thresholds {
     pub connection_acquisition: Dur,
     /// A schema change must run for less than this.
     pub migration_duration: Dur,
+    /// Sessions queued behind a schema change's lock longer than this fire
+    /// `MigrationBlockingQueries` (a waiting `ALTER` blocks every reader behind it).
+    pub migration_lock_wait: Dur,
     /// A statement whose mean execution time in an interval exceeds this is slow (`SlowQuery`).
     pub slow_query: Dur,
     /// A statement whose interval mean exceeds `factor` × its baseline is regressed
@@ -90,6 +93,7 @@ impl Default for Thresholds {
             index_hit_ratio: 0.90,
             connection_acquisition: Dur::millis(50),
             migration_duration: Dur::secs(300),
+            migration_lock_wait: Dur::secs(10),
             slow_query: Dur::millis(100),
             query_regression: RegressionThreshold::default(),
             transaction_id_wraparound: WraparoundThreshold::default(),
