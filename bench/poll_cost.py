@@ -20,7 +20,7 @@ check-config` of the same file with the collector's interval left out. Traffic s
 import argparse, json, os, re, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 COLLECTORS = ["connection", "statements", "indexes", "migrations", "table_sizes", "plans",
-              "database", "wraparound", "vacuum", "sequences", "replication", "checkpoints", "bloat"]
+              "database", "wraparound", "vacuum", "sequences", "replication", "checkpoints", "bloat", "standards"]
 
 
 def psql(port, sql):

@@ -64,7 +64,7 @@ YAML
   }
   poll --collector none
   for c in connection statements indexes migrations table_sizes database wraparound vacuum \
-           sequences replication checkpoints bloat; do
+           sequences replication checkpoints bloat standards; do
     poll --collector "$c"
   done
   poll --collector indexes --also "findings_interval: 1s"

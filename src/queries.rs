@@ -287,6 +287,16 @@ query!(
     [(130000, "migration_version_tables.sql")]
 );
 query!(
+    STANDARDS_COLUMNS,
+    "standards_columns",
+    [(130000, "standards_columns.sql")]
+);
+query!(
+    STANDARDS_CONSTRAINTS,
+    "standards_constraints",
+    [(130000, "standards_constraints.sql")]
+);
+query!(
     MIGRATION_NOT_NULL_PROOF,
     "migration_not_null_proof",
     [(130000, "migration_not_null_proof.sql")]
@@ -309,6 +319,8 @@ pub static ALL: &[&Query] = &[
     &TABLE_SIZES,
     &LINT_TABLE_SIZES,
     &MIGRATION_NOT_NULL_PROOF,
+    &STANDARDS_COLUMNS,
+    &STANDARDS_CONSTRAINTS,
     &DATABASE_STATS,
     &DATABASE_SIZE,
     &WRAPAROUND,

@@ -60,10 +60,14 @@ impl Shared {
         Shared {
             permits: Arc::new(Semaphore::new(config.max_concurrent_polls)),
             specs: Arc::new(
-                crate::collectors::registry(&config.collectors, &config.thresholds)
-                    .into_iter()
-                    .map(Arc::new)
-                    .collect(),
+                crate::collectors::registry(
+                    &config.collectors,
+                    &config.thresholds,
+                    &config.standards,
+                )
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
             ),
             connections: config.connections.clone(),
             probe_interval: config.collectors.connection.interval.0,
@@ -81,6 +85,7 @@ fn settings_fingerprint(config: &Config) -> u64 {
         serde_yaml_ng::to_string(&config.thresholds.query_latency),
         serde_yaml_ng::to_string(&config.thresholds.slow_query),
         serde_yaml_ng::to_string(&config.thresholds.query_regression),
+        serde_yaml_ng::to_string(&config.standards),
     ] {
         part.unwrap_or_default().hash(&mut h);
     }

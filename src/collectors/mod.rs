@@ -17,6 +17,7 @@ pub mod migrations;
 pub mod plans;
 pub mod replication;
 pub mod sequences;
+pub mod standards;
 pub mod statement_deltas;
 pub mod statement_watch;
 pub mod statements;
@@ -184,7 +185,11 @@ impl std::fmt::Debug for Spec {
 }
 
 /// The enabled collectors, as configured. This is the one list of collectors.
-pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
+pub fn registry(
+    cfg: &CollectorsConfig,
+    thresholds: &Thresholds,
+    standards: &crate::config::StandardsConfig,
+) -> Vec<Spec> {
     let mut specs = Vec::new();
     let mut add = |name, scope, on: bool, every: Dur, timeout: Dur, make: MakeCollector| {
         if on {
@@ -334,6 +339,20 @@ pub fn registry(cfg: &CollectorsConfig, thresholds: &Thresholds) -> Vec<Spec> {
                 settings.clone(),
                 cx.board.clone(),
             ))
+        }),
+    );
+    let c = &cfg.standards;
+    let settings = standards.clone();
+    add(
+        "standards",
+        Scope::Database,
+        c.enabled,
+        c.interval,
+        c.timeout,
+        Box::new(move |_| {
+            Box::new(standards::StandardsCollector {
+                settings: settings.clone(),
+            })
         }),
     );
     specs

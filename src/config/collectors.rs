@@ -39,6 +39,8 @@ pub struct CollectorsConfig {
     pub bloat: BloatConfig,
     /// `pgbouncer`: pools, client waits and counters of every `pgbouncers:` entry.
     pub pgbouncer: IntervalConfig,
+    /// `standards`: the schema conventions of `standards:` checked against the catalogs.
+    pub standards: IntervalConfig,
 }
 
 /// Settings of the `bloat` collector.
@@ -101,6 +103,11 @@ impl Default for CollectorsConfig {
             pgbouncer: IntervalConfig {
                 interval: Dur::secs(15),
                 timeout: Dur::secs(5),
+                ..IntervalConfig::default()
+            },
+            standards: IntervalConfig {
+                interval: Dur::secs(300),
+                timeout: Dur::secs(20),
                 ..IntervalConfig::default()
             },
         }

@@ -15,6 +15,7 @@ mod env;
 mod error;
 mod pgbouncers;
 mod secrets;
+mod standards;
 mod targets;
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,7 @@ pub use env::*;
 pub use error::*;
 pub use pgbouncers::*;
 pub use secrets::*;
+pub use standards::*;
 pub use targets::*;
 pub use thresholds::*;
 pub use web::*;
@@ -64,6 +66,9 @@ pub struct Config {
     /// The team's performance targets.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// The team's schema conventions (collector `standards`).
+    #[serde(default)]
+    pub standards: StandardsConfig,
     /// Polls running at once, across every target and collector. Bounds what the daemon asks
     /// of itself (and opens) when it watches many targets; a poll waits for a turn.
     #[serde(default = "default_max_concurrent_polls")]
@@ -265,6 +270,9 @@ impl Config {
             ));
         }
         self.validate_alerts().map_err(|(key, msg)| err(key, msg))?;
+        self.standards
+            .validate()
+            .map_err(|(key, msg)| err(key, msg))?;
         self.web.validate().map_err(|(key, msg)| err(key, msg))?;
         let c = &self.collectors;
         for (key, value, hint) in [
