@@ -5,7 +5,7 @@
 //! dollar-quoted bodies are never mistaken for DDL). Statements between `BEGIN` and `COMMIT`
 //! are one transaction; any other statement is its own (psql's autocommit). A table created
 //! earlier in the same input is new, so small; any other table counts as large unless live sizes
-//! say otherwise ([`live_sizes`], `--dsn`).
+//! say otherwise ([`live_sizes`], `--dsn`, by `standards.large_table`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -171,9 +171,13 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Whether each of `tables` is large on the server of `dsn` (a table it does not have is left
-/// out: unknown). Read-only, one catalog query, with pgvitals' session settings.
-pub async fn live_sizes(dsn: &str, tables: &[String]) -> anyhow::Result<HashMap<String, bool>> {
+/// Whether each of `tables` is large (by `large`) on the server of `dsn` (a table it does not
+/// have is left out: unknown). Read-only, one catalog query, with pgvitals' session settings.
+pub async fn live_sizes(
+    dsn: &str,
+    tables: &[String],
+    large: crate::config::LargeTable,
+) -> anyhow::Result<HashMap<String, bool>> {
     use anyhow::Context as _;
     let parsed = crate::config::parse_dsn(dsn).map_err(|e| anyhow::anyhow!("--dsn: {e}"))?;
     let mut pg = parsed.pg;
@@ -210,10 +214,7 @@ pub async fn live_sizes(dsn: &str, tables: &[String]) -> anyhow::Result<HashMap<
         let bytes: Option<i64> = row.try_get("bytes")?;
         let rows: Option<f64> = row.try_get("rows")?;
         if let (Some(bytes), Some(rows)) = (bytes, rows) {
-            out.insert(
-                table.clone(),
-                crate::migration_rules::is_large(bytes as f64, rows),
-            );
+            out.insert(table.clone(), large.is_large(bytes as f64, rows));
         }
     }
     Ok(out)

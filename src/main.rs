@@ -66,6 +66,10 @@ enum Cmd {
         /// the same input counts as large).
         #[arg(long)]
         dsn: Option<String>,
+        /// Take `standards.large_table` (what counts as large) from this configuration file;
+        /// default 100 MiB or 1,000,000 rows.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = LintFormat::Text)]
         format: LintFormat,
@@ -154,7 +158,22 @@ fn main() -> ExitCode {
             })
         }
         Cmd::Demo { listen } => runtime(pgvitals::demo::run(listen)),
-        Cmd::LintMigration { files, dsn, format } => lint_migration(&files, dsn.as_deref(), format),
+        Cmd::LintMigration {
+            files,
+            dsn,
+            config,
+            format,
+        } => {
+            let large = match config.map(|c| Config::load(&c)) {
+                None => Default::default(),
+                Some(Ok(c)) => c.standards.large_table,
+                Some(Err(e)) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            lint_migration(&files, dsn.as_deref(), large, format)
+        }
     }
 }
 
@@ -189,7 +208,12 @@ fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCo
 
 /// `pgvitals lint-migration`: reads every file first (exit 2 if one cannot be read), asks the
 /// server of `dsn` for the sizes of the tables they lock, then prints the findings.
-fn lint_migration(files: &[PathBuf], dsn: Option<&str>, format: LintFormat) -> ExitCode {
+fn lint_migration(
+    files: &[PathBuf],
+    dsn: Option<&str>,
+    large: pgvitals::config::LargeTable,
+    format: LintFormat,
+) -> ExitCode {
     use std::io::Read;
     let mut inputs = Vec::new();
     for f in files {
@@ -218,7 +242,7 @@ fn lint_migration(files: &[PathBuf], dsn: Option<&str>, format: LintFormat) -> E
                 .enable_all()
                 .build()
                 .expect("a runtime")
-                .block_on(pgvitals::lint::live_sizes(dsn, &tables))
+                .block_on(pgvitals::lint::live_sizes(dsn, &tables, large))
             {
                 Ok(s) => Some(s),
                 Err(e) => {

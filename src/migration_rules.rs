@@ -17,16 +17,6 @@
 //! | `set_not_null` | `ALTER COLUMN … SET NOT NULL` on a large table with no validated `CHECK (… IS NOT NULL)` before | scans the table under an exclusive lock |
 //! | `vacuum_full` | `VACUUM FULL` / `CLUSTER` on a large table | rewrites it under an exclusive lock |
 
-/// A table is large from this many bytes…
-pub const LARGE_TABLE_BYTES: f64 = 100.0 * 1024.0 * 1024.0;
-/// … or this many rows (the planner's estimate).
-pub const LARGE_TABLE_ROWS: f64 = 1_000_000.0;
-
-/// Whether a table of `bytes` and `rows` is large enough for a long lock on it to hurt.
-pub fn is_large(bytes: f64, rows: f64) -> bool {
-    bytes >= LARGE_TABLE_BYTES || rows >= LARGE_TABLE_ROWS
-}
-
 /// One risk found in a statement.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Risk {

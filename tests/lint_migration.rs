@@ -139,6 +139,29 @@ async fn live_sizes_from_dsn_replace_the_guess() {
         ),
         "{out}"
     );
+    // standards.large_table from a configuration file: from 2 rows, both are large.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgvitals.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "targets:\n  - name: main\n    dsn: \"{}\"\nstandards:\n  large_table: {{rows: 2}}\n",
+            cluster.dsn(MONITOR_ROLE, &db)
+        ),
+    )
+    .unwrap();
+    let dsn = cluster.dsn(MONITOR_ROLE, &db);
+    let path = file.display().to_string();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || lint(&["--dsn", &dsn, "--config", &path, "-"], sql))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        out.lines().filter(|l| !l.starts_with("  fix")).count(),
+        2,
+        "{out}"
+    );
     // Without the server every existing table counts as large.
     let (code, out, _) = tokio::task::spawn_blocking(move || lint(&["-"], sql))
         .await

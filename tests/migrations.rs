@@ -145,7 +145,7 @@ async fn an_index_build_reports_growing_progress() {
         .unwrap();
     let monitor = connect(&cluster.dsn(MONITOR_ROLE, &db)).await;
     let version = server_version(&monitor).await;
-    let mut c = MigrationsCollector::new(MigrationsConfig::default());
+    let mut c = MigrationsCollector::new(MigrationsConfig::default(), Default::default());
     let builder = connect(&cluster.dsn("postgres", &db)).await;
     let build = tokio::spawn(async move {
         builder

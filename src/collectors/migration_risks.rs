@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+use crate::config::LargeTable;
 use crate::migration_rules::{judge, shape, Action, Context, Risk, Shape};
 use crate::queries;
 
@@ -97,13 +98,14 @@ pub async fn proven(
 struct Live<'a> {
     tables: &'a [LockedTable],
     proven: &'a HashSet<(String, String)>,
+    large: LargeTable,
 }
 
 impl Context for Live<'_> {
     fn is_large(&self, table: &str) -> bool {
         self.tables
             .iter()
-            .any(|t| t.is(table) && crate::migration_rules::is_large(t.bytes, t.rows))
+            .any(|t| t.is(table) && self.large.is_large(t.bytes, t.rows))
     }
     fn proven_not_null(&self, table: &str, column: &str) -> bool {
         self.proven
@@ -123,8 +125,13 @@ pub fn risks(
     shapes: &[Shape],
     tables: &[LockedTable],
     proven: &HashSet<(String, String)>,
+    large: LargeTable,
 ) -> Vec<(String, Risk)> {
-    let cx = Live { tables, proven };
+    let cx = Live {
+        tables,
+        proven,
+        large,
+    };
     shapes
         .iter()
         .flat_map(|s| judge(s, &cx))
@@ -158,20 +165,28 @@ mod tests {
         let none = HashSet::new();
         let s = shapes("CREATE INDEX e_at ON public.events (at)");
         assert_eq!(
-            risks(&s, std::slice::from_ref(&big), &none)[0].1.rule,
+            risks(&s, std::slice::from_ref(&big), &none, LargeTable::default())[0]
+                .1
+                .rule,
             "create_index_not_concurrently"
         );
-        assert_eq!(risks(&s, std::slice::from_ref(&big), &none)[0].0, "public");
-        assert!(risks(&s, &[small], &none).is_empty());
+        assert_eq!(
+            risks(&s, std::slice::from_ref(&big), &none, LargeTable::default())[0].0,
+            "public"
+        );
+        assert!(risks(&s, &[small], &none, LargeTable::default()).is_empty());
         let s = shapes("CREATE INDEX CONCURRENTLY e_at ON events (at)");
-        assert!(risks(&s, std::slice::from_ref(&big), &none).is_empty());
+        assert!(risks(&s, std::slice::from_ref(&big), &none, LargeTable::default()).is_empty());
         let s = shapes("ALTER TABLE events ALTER COLUMN note SET NOT NULL");
         assert_eq!(
             set_not_null(&s),
             [("events".to_string(), "note".to_string())]
         );
-        assert_eq!(risks(&s, std::slice::from_ref(&big), &none).len(), 1);
+        assert_eq!(
+            risks(&s, std::slice::from_ref(&big), &none, LargeTable::default()).len(),
+            1
+        );
         let proven = HashSet::from([("events".to_string(), "note".to_string())]);
-        assert!(risks(&s, &[big], &proven).is_empty());
+        assert!(risks(&s, &[big], &proven, LargeTable::default()).is_empty());
     }
 }

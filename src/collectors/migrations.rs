@@ -23,7 +23,7 @@ use tracing::warn;
 
 use super::migration_risks::{self, LockedTable};
 use super::{BoxFuture, CollectResult, Collector, Output, PollContext};
-use crate::config::{MigrationsConfig, VersionTable};
+use crate::config::{LargeTable, MigrationsConfig, VersionTable};
 use crate::ddl;
 use crate::detail::{Migration, MigrationsReport, Report, Revision, RunningChange, RunningRisk};
 use crate::metrics::Family;
@@ -44,6 +44,8 @@ const CLAIM_WINDOW_SECONDS: f64 = 60.0;
 /// Watches schema changes in one database.
 pub struct MigrationsCollector {
     settings: MigrationsConfig,
+    /// From what size a running schema change's lock is a risk.
+    large_table: LargeTable,
     runs: HashMap<i32, Run>,
     revisions: HashMap<String, (String, f64)>,
     history: VecDeque<Migration>,
@@ -63,9 +65,10 @@ struct PendingChange {
 
 impl MigrationsCollector {
     /// A collector with nothing seen yet.
-    pub fn new(settings: MigrationsConfig) -> MigrationsCollector {
+    pub fn new(settings: MigrationsConfig, large_table: LargeTable) -> MigrationsCollector {
         MigrationsCollector {
             settings,
+            large_table,
             runs: HashMap::new(),
             revisions: HashMap::new(),
             history: VecDeque::new(),
@@ -151,8 +154,12 @@ impl MigrationsCollector {
                     let tables: Vec<LockedTable> =
                         serde_json::from_str(&r.try_get::<_, String>("tables")?)
                             .unwrap_or_default();
-                    let risks =
-                        migration_risks::risks(&migration_risks::shapes(&query), &tables, &proven);
+                    let risks = migration_risks::risks(
+                        &migration_risks::shapes(&query),
+                        &tables,
+                        &proven,
+                        self.large_table,
+                    );
                     running.push(RunningChange {
                         pid,
                         kind,
@@ -532,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_revision_seen_before_its_commit_waits_for_the_transaction() {
-        let mut c = MigrationsCollector::new(MigrationsConfig::default());
+        let mut c = MigrationsCollector::new(MigrationsConfig::default(), LargeTable::default());
         c.observe_revision("alembic_version", "a".into(), 100.0);
         c.runs.insert(
             42,

@@ -241,13 +241,19 @@ pub fn registry(
     );
     let c = &cfg.migrations;
     let settings = c.clone();
+    let large_table = standards.large_table;
     add(
         "migrations",
         Scope::Database,
         c.enabled,
         c.interval,
         c.timeout,
-        Box::new(move |_| Box::new(migrations::MigrationsCollector::new(settings.clone()))),
+        Box::new(move |_| {
+            Box::new(migrations::MigrationsCollector::new(
+                settings.clone(),
+                large_table,
+            ))
+        }),
     );
     let c = &cfg.table_sizes;
     let top_n = c.top_n;

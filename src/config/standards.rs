@@ -24,9 +24,39 @@ pub const STANDARD_RULES: [&str; 12] = [
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StandardsConfig {
+    /// From what size a long lock on a table hurts (the migration rules, live and in
+    /// `pgvitals lint-migration`).
+    pub large_table: LargeTable,
     /// Per rule (a name of [`STANDARD_RULES`]): off, or exceptions.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rules: BTreeMap<String, StandardRuleConfig>,
+}
+
+/// `standards.large_table`: a table is large from `bytes` (table, indexes, TOAST) or `rows`
+/// (the planner's estimate), whichever comes first.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LargeTable {
+    /// Bytes (default 100 MiB).
+    pub bytes: u64,
+    /// Rows (default 1,000,000).
+    pub rows: u64,
+}
+
+impl Default for LargeTable {
+    fn default() -> Self {
+        LargeTable {
+            bytes: 100 * 1024 * 1024,
+            rows: 1_000_000,
+        }
+    }
+}
+
+impl LargeTable {
+    /// Whether a table of `bytes` and `rows` is large.
+    pub fn is_large(&self, bytes: f64, rows: f64) -> bool {
+        bytes >= self.bytes as f64 || rows >= self.rows as f64
+    }
 }
 
 /// One rule's settings.
