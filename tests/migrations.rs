@@ -228,8 +228,24 @@ async fn an_alembic_revision_change_is_a_migration_with_its_duration() {
     let real = t0.elapsed().as_secs_f64();
 
     wait_for(&daemon, WAIT, "the new revision", |m| rev(m, "4d5e6f")).await;
-    let (_, body) = common::get(daemon.addr(), "/migrations").await;
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // The poll that reads the new revision may still see the transaction that wrote it running
+    // (the version table is read after pg_stat_activity): the migration is recorded once a
+    // poll sees it ended.
+    let in_history = |d: &serde_json::Value| {
+        d["databases"].as_array().is_some_and(|dbs| {
+            dbs.iter()
+                .any(|x| x["database"] == db.as_str() && x["history"][0]["to_revision"] == "4d5e6f")
+        })
+    };
+    let v = wait_for_json(
+        &daemon,
+        "/migrations",
+        WAIT,
+        "the migration in the history",
+        in_history,
+    )
+    .await;
+    let body = v.to_string();
     let entry = v["databases"]
         .as_array()
         .unwrap()
