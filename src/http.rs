@@ -1,5 +1,5 @@
 //! The HTTP server: `/metrics`, `/alerts`, `/rules`, the JSON detail endpoints, `/healthz`,
-//! `/readyz` and the `/` index.
+//! `/readyz`, and the web console (`/`, `/ui/…`, [`crate::console`]).
 //!
 //! Everything served comes from memory (the snapshot and the alert engine's last evaluation): no
 //! handler touches a database. HTTP/1.1 only, over TLS when configured ([`crate::web`]); a client
@@ -16,7 +16,10 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY,
+    CONTENT_TYPE, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::http::request::Parts;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -27,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tracing::debug;
 
 use crate::alerts::Alerts;
+use crate::console;
 use crate::pages::{self, Page};
 use crate::snapshot::Snapshot;
 use crate::web::Web;
@@ -277,12 +281,22 @@ fn route(req: &Parts, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> 
                 )
             }
         }
-        "/" => {
-            let mut r = Response::new(Chunks::one(Bytes::from_static(INDEX_HTML.as_bytes())));
-            r.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
+        p if console::owns(p) => {
+            let (status, p) =
+                match console::answer(p, req.uri.query().unwrap_or(""), snapshot, alerts) {
+                    console::Answer::Page(p) => (StatusCode::OK, p),
+                    console::Answer::NotFound(p) => (StatusCode::NOT_FOUND, p),
+                    console::Answer::BadRequest(p) => (StatusCode::BAD_REQUEST, p),
+                };
+            let mut r = page(p);
+            *r.status_mut() = status;
+            let h = r.headers_mut();
+            h.insert(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(console::CONTENT_SECURITY_POLICY),
             );
+            h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -338,20 +352,3 @@ fn text(status: StatusCode, body: &str) -> Response<Chunks> {
     );
     r
 }
-
-const INDEX_HTML: &str = concat!(
-    "<!doctype html><html><head><title>pgvitals</title></head><body>",
-    "<h1>pgvitals ",
-    env!("CARGO_PKG_VERSION"),
-    "</h1><p>PostgreSQL health monitor.</p><ul>",
-    "<li><a href=\"/metrics\">/metrics</a> Prometheus exposition, from the last poll</li>",
-    "<li><a href=\"/statements\">/statements</a> top statements of the last interval (JSON; <a href=\"/statements?format=text\">as text</a>)</li>",
-    "<li><a href=\"/alerts\">/alerts</a> pending and firing alerts (JSON, like Prometheus' /api/v1/alerts)</li>",
-    "<li><a href=\"/rules\">/rules</a> alert rules with thresholds, state and last evaluation (JSON, like /api/v1/rules)</li>",
-    "<li><a href=\"/findings\">/findings</a> unused, duplicate and invalid indexes, unindexed foreign keys, tables without a primary key, stale statistics (JSON)</li>",
-    "<li><a href=\"/migrations\">/migrations</a> running schema changes, revisions and migration history (JSON)</li>",
-    "<li><a href=\"/connections\">/connections</a> who holds the connections, sessions idle in a transaction, PgBouncer pools with clients waiting (JSON; <a href=\"/connections?format=text\">text</a>)</li>",
-    "<li><a href=\"/healthz\">/healthz</a> process alive</li>",
-    "<li><a href=\"/readyz\">/readyz</a> every target polled at least once</li>",
-    "</ul></body></html>\n"
-);

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod clock;
 pub mod collectors;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod db;
 pub mod ddl;

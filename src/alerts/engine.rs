@@ -59,7 +59,11 @@ pub struct Inputs {
 impl Inputs {
     /// Reads what `rules` need from the snapshot and its self-metrics.
     pub fn read(snapshot: &Snapshot, rules: &[Rule]) -> Inputs {
-        let wanted: HashSet<&str> = rules.iter().flat_map(|r| r.metrics()).collect();
+        let wanted: HashSet<&str> = rules
+            .iter()
+            .flat_map(|r| r.metrics())
+            .chain(super::goals::METRICS)
+            .collect();
         let notes = rules
             .iter()
             .any(|r| matches!(r.enrich, Enrich::Statement | Enrich::Regression));
@@ -190,6 +194,8 @@ pub struct Settings {
     pub hold_absent: Duration,
     /// How long resolved alerts are kept for delivery.
     pub resolved_retention: Duration,
+    /// The window of the connection-acquisition target (`alerts.connection_acquisition_window`).
+    pub acquisition_window: Duration,
 }
 
 /// The rules and the state of their alerts.
@@ -275,7 +281,8 @@ impl Engine {
                 _ => None,
             })
             .max()
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .max(self.settings.acquisition_window);
         while self.acquisition_history.len() > 1
             && age(now, self.acquisition_history[1].0) >= longest_window
         {
@@ -330,26 +337,8 @@ impl Engine {
                 window,
                 threshold,
             } => {
-                let now = self.acquisition_history.back().map(|(t, _)| *t);
-                let base = self
-                    .acquisition_history
-                    .iter()
-                    .rev()
-                    .find(|(t, _)| now.is_some_and(|n| age(n, *t) >= *window));
-                for (target, buckets) in &inputs.acquisition {
-                    let before = base.and_then(|(_, m)| m.get(target));
-                    let delta: Vec<(f64, u64)> = buckets
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (le, c))| {
-                            let b = before.and_then(|v| v.get(i)).map_or(0, |x| x.1);
-                            (*le, c.saturating_sub(b))
-                        })
-                        .collect();
-                    let Some(value) = histogram_quantile(*quantile, &delta) else {
-                        continue;
-                    };
-                    let labels = Labels::from([("target".to_string(), target.clone())]);
+                for (target, value) in self.acquisition_quantiles(*quantile, *window, inputs) {
+                    let labels = Labels::from([("target".to_string(), target)]);
                     present.insert(labels.clone());
                     if value > *threshold {
                         out.push(Candidate {
@@ -363,6 +352,38 @@ impl Engine {
             }
         }
         (out, present)
+    }
+
+    /// The `quantile` of connection acquisition per target over the last `window` (from the
+    /// histograms kept at each evaluation; since the first evaluation while younger).
+    pub fn acquisition_quantiles(
+        &self,
+        quantile: f64,
+        window: Duration,
+        inputs: &Inputs,
+    ) -> Vec<(String, f64)> {
+        let now = self.acquisition_history.back().map(|(t, _)| *t);
+        let base = self
+            .acquisition_history
+            .iter()
+            .rev()
+            .find(|(t, _)| now.is_some_and(|n| age(n, *t) >= window));
+        let mut out = Vec::new();
+        for (target, buckets) in &inputs.acquisition {
+            let before = base.and_then(|(_, m)| m.get(target));
+            let delta: Vec<(f64, u64)> = buckets
+                .iter()
+                .enumerate()
+                .map(|(i, (le, c))| {
+                    let b = before.and_then(|v| v.get(i)).map_or(0, |x| x.1);
+                    (*le, c.saturating_sub(b))
+                })
+                .collect();
+            if let Some(value) = histogram_quantile(quantile, &delta) {
+                out.push((target.clone(), value));
+            }
+        }
+        out
     }
 
     fn step(
@@ -597,6 +618,7 @@ mod tests {
         Settings {
             hold_absent: Duration::from_secs(60),
             resolved_retention: Duration::from_secs(900),
+            acquisition_window: Duration::from_secs(300),
         }
     }
 

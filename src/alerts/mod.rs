@@ -15,6 +15,7 @@
 pub mod api;
 pub mod engine;
 pub mod evidence;
+pub mod goals;
 pub mod notifier;
 pub mod promrules;
 pub mod rules;
@@ -41,6 +42,10 @@ pub struct Views {
     pub rules: Bytes,
     /// The `pgvitals_alerts` series, in the text exposition format.
     pub exposition: Bytes,
+    /// Every target's state and its four performance targets, at the last evaluation.
+    pub status: Arc<Vec<goals::TargetStatus>>,
+    /// The pending and firing alerts.
+    pub active: Arc<Vec<engine::Alert>>,
 }
 
 struct Current {
@@ -48,6 +53,7 @@ struct Current {
     interval: Duration,
     external_url: String,
     source_file: String,
+    thresholds: goals::Thresholds,
 }
 
 /// The running alert engine, shared by the evaluation loop, the HTTP server and reloads.
@@ -58,6 +64,7 @@ pub struct Alerts {
     batches: watch::Sender<Arc<notifier::Batch>>,
     delivery: watch::Sender<Option<Arc<Delivery>>>,
     last_evaluation: RwLock<Option<(SystemTime, Duration)>>,
+    status: RwLock<Arc<Vec<goals::TargetStatus>>>,
     evaluations: Arc<Labeled<0>>,
     evaluation_seconds: Arc<Labeled<0>>,
     snapshot: Arc<Snapshot>,
@@ -67,6 +74,7 @@ fn settings(config: &Config) -> Settings {
     Settings {
         hold_absent: config.alerts.hold_absent.0,
         resolved_retention: config.alerts.resolved_retention.0,
+        acquisition_window: config.alerts.connection_acquisition_window.0,
     }
 }
 
@@ -113,7 +121,9 @@ impl Alerts {
                 interval: config.alerts.evaluation_interval.0,
                 external_url: external_url(config),
                 source_file: source_file.to_string(),
+                thresholds: goals::Thresholds::from_config(config),
             }),
+            status: RwLock::new(Arc::new(Vec::new())),
             views: RwLock::new(Views::default()),
             batches: watch::channel(Arc::new(notifier::Batch::default())).0,
             delivery: watch::channel(delivery.map(Arc::new)).0,
@@ -141,6 +151,7 @@ impl Alerts {
             c.settings = settings(config);
             c.interval = config.alerts.evaluation_interval.0;
             c.external_url = external_url(config);
+            c.thresholds = goals::Thresholds::from_config(config);
         }
         self.delivery.send_replace(delivery.map(Arc::new));
         self.publish_views();
@@ -160,6 +171,9 @@ impl Alerts {
             let mut engine = self.engine.lock().unwrap();
             let inputs = Inputs::read(&self.snapshot, engine.rules());
             engine.evaluate(&inputs, now);
+            let t = self.current.read().unwrap().thresholds;
+            let p95 = engine.acquisition_quantiles(0.95, t.acquisition_window, &inputs);
+            *self.status.write().unwrap() = Arc::new(goals::judge(&inputs, &p95, &t));
         }
         let took = started.elapsed();
         *self.last_evaluation.write().unwrap() = Some((now, took));
@@ -182,6 +196,8 @@ impl Alerts {
             alerts: api::alerts_json(&engine),
             rules: api::rules_json(&engine, &c.source_file, c.interval, last),
             exposition: api::exposition(&engine),
+            status: self.status.read().unwrap().clone(),
+            active: Arc::new(engine.active().cloned().collect()),
         };
         drop(c);
         drop(engine);

@@ -716,28 +716,35 @@ fn catalog_findings(rows: &[tokio_postgres::Row]) -> Result<Vec<Finding>, tokio_
             .unwrap_or("unknown");
         let extra: Option<String> = r.try_get("detail")?;
         let (duplicate_of, constraint, detail) = match kind {
-                "duplicate_index" => (
-                    extra.clone(),
-                    None,
-                    format!(
-                        "same definition as {}: drop one",
-                        extra.as_deref().unwrap_or("?")
-                    ),
+            "duplicate_index" => (
+                extra.clone(),
+                None,
+                format!(
+                    "same definition as {}: drop one",
+                    extra.as_deref().unwrap_or("?")
                 ),
-                "unindexed_foreign_key" => (
-                    None,
-                    extra.clone(),
-                    format!(
-                        "foreign key {} has no index starting with its columns: deletes and joins on the referenced side scan this table",
-                        extra.as_deref().unwrap_or("?")
-                    ),
-                ),
-                _ => (
-                    None,
-                    None,
-                    "no primary key: rows cannot be addressed reliably (logical replication, tooling)".into(),
-                ),
-            };
+            ),
+            "unindexed_foreign_key" => (None, extra.clone(), {
+                let schema: String = r.try_get("schema")?;
+                let table: String = r.try_get("table_name")?;
+                let columns = extra
+                    .as_deref()
+                    .and_then(|e| e.rsplit_once('('))
+                    .map_or("?", |(_, c)| c.trim_end_matches(')'));
+                format!(
+                            "foreign key {} has no index starting with its columns: deletes and joins on the referenced side scan this table; fix: CREATE INDEX CONCURRENTLY ON {}.{} ({columns})",
+                            extra.as_deref().unwrap_or("?"),
+                            crate::queries::quote_identifier(&schema),
+                            crate::queries::quote_identifier(&table),
+                        )
+            }),
+            _ => (
+                None,
+                None,
+                "no primary key: rows cannot be addressed reliably (logical replication, tooling)"
+                    .into(),
+            ),
+        };
         out.push(Finding {
             kind,
             schema: r.try_get("schema")?,

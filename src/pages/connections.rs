@@ -56,10 +56,27 @@ fn pools(families: &[Family]) -> Vec<PoolRow> {
     rows
 }
 
+type Servers = Vec<(String, f64, std::sync::Arc<ConnectionsReport>)>;
+type Bouncers = Vec<(String, bool, Vec<PoolRow>)>;
+
 /// The page.
 pub fn page(snapshot: &Snapshot, query: &str) -> Page {
-    let mut servers: Vec<(String, f64, std::sync::Arc<ConnectionsReport>)> = Vec::new();
-    let mut bouncers: Vec<(String, bool, Vec<PoolRow>)> = Vec::new();
+    let (servers, bouncers) = gather(snapshot);
+    if wants_text(query) {
+        return Page::text(text(&servers, &bouncers));
+    }
+    Page::json(&json_of(&servers, &bouncers))
+}
+
+/// `{"servers": [...], "pgbouncers": [...]}`.
+pub fn value(snapshot: &Snapshot) -> Value {
+    let (servers, bouncers) = gather(snapshot);
+    json_of(&servers, &bouncers)
+}
+
+fn gather(snapshot: &Snapshot) -> (Servers, Bouncers) {
+    let mut servers: Servers = Vec::new();
+    let mut bouncers: Bouncers = Vec::new();
     for (key, entry) in snapshot.entries() {
         match &entry.report {
             Some(Report::Connections(r)) => {
@@ -77,9 +94,10 @@ pub fn page(snapshot: &Snapshot, query: &str) -> Page {
             _ => {}
         }
     }
-    if wants_text(query) {
-        return Page::text(text(&servers, &bouncers));
-    }
+    (servers, bouncers)
+}
+
+fn json_of(servers: &Servers, bouncers: &Bouncers) -> Value {
     let servers: Vec<Value> = servers
         .iter()
         .map(|(target, at, r)| {
@@ -105,13 +123,10 @@ pub fn page(snapshot: &Snapshot, query: &str) -> Page {
             })
         })
         .collect();
-    Page::json(&json!({ "servers": servers, "pgbouncers": bouncers }))
+    json!({ "servers": servers, "pgbouncers": bouncers })
 }
 
-fn text(
-    servers: &[(String, f64, std::sync::Arc<ConnectionsReport>)],
-    bouncers: &[(String, bool, Vec<PoolRow>)],
-) -> String {
+fn text(servers: &Servers, bouncers: &Bouncers) -> String {
     let mut out = String::new();
     for (target, _, r) in servers {
         let _ = writeln!(

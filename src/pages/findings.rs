@@ -52,6 +52,11 @@ fn costs(f: &Finding, plans: Option<&Arc<PlansReport>>) -> Vec<Value> {
 
 /// The page.
 pub fn page(snapshot: &Snapshot) -> Page {
+    Page::json(&value(snapshot))
+}
+
+/// `{"databases": [{target, database, polled_at, findings}]}`.
+pub fn value(snapshot: &Snapshot) -> Value {
     let entries = snapshot.entries();
     let plans: HashMap<(&str, &str), &Arc<PlansReport>> = entries
         .iter()
@@ -96,5 +101,5 @@ pub fn page(snapshot: &Snapshot) -> Page {
             })
         })
         .collect();
-    Page::json(&json!({ "databases": databases }))
+    json!({ "databases": databases })
 }

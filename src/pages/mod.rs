@@ -59,7 +59,7 @@ pub fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 pub fn per_database(
     snapshot: &Snapshot,
     pick: impl Fn(&Report) -> Option<serde_json::Value>,
-) -> Page {
+) -> serde_json::Value {
     let mut databases = Vec::new();
     for (key, entry) in snapshot.entries() {
         let Some(serde_json::Value::Object(fields)) = entry.report.as_ref().and_then(&pick) else {
@@ -73,5 +73,5 @@ pub fn per_database(
         db.as_object_mut().expect("an object").extend(fields);
         databases.push(db);
     }
-    Page::json(&serde_json::json!({ "databases": databases }))
+    serde_json::json!({ "databases": databases })
 }

@@ -81,11 +81,34 @@ fn summed(key: &StatementKey, text: Option<&String>, b: &Bucket, seconds: u64) -
 
 /// The page for the query string `query`.
 pub fn page(snapshot: &Snapshot, query: &str) -> Result<Page, String> {
+    let (w, _) = window(query)?;
+    order(query)?;
+    if w == Window::Last {
+        return Ok(last(&reports(snapshot), query));
+    }
+    let v = top(snapshot, query)?;
+    if wants_text(query) {
+        let mut text = String::new();
+        let targets = v["targets"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        for t in targets {
+            text.push_str(&window_text(t));
+        }
+        if targets.is_empty() {
+            text.push_str("no statements polled yet\n");
+        }
+        return Ok(Page::text(text));
+    }
+    Ok(Page::json(&v))
+}
+
+/// `{"window", "order", "targets": [{target, statements, other…}]}` over a window of the
+/// history (`window=last` is refused: it has no history view).
+pub fn top(snapshot: &Snapshot, query: &str) -> Result<Value, String> {
     let (w, label) = window(query)?;
     let order = order(query)?;
     let targets = reports(snapshot);
     let Window::Seconds(seconds) = w else {
-        return Ok(last(&targets, query));
+        return Err("window `last` has no history view: use 15m, 1h or 24h".into());
     };
     let now = crate::clock::now() as u64;
     let mut out = Vec::new();
@@ -125,19 +148,7 @@ pub fn page(snapshot: &Snapshot, query: &str) -> Result<Page, String> {
             "other": other,
         }));
     }
-    if wants_text(query) {
-        let mut text = String::new();
-        for t in &out {
-            text.push_str(&window_text(t));
-        }
-        if out.is_empty() {
-            text.push_str("no statements polled yet\n");
-        }
-        return Ok(Page::text(text));
-    }
-    Ok(Page::json(
-        &json!({ "window": label, "order": order, "targets": out }),
-    ))
+    Ok(json!({ "window": label, "order": order, "targets": out }))
 }
 
 /// `window=last`: the latest interval, as the statements collector reported it.
@@ -217,6 +228,17 @@ fn window_text(t: &Value) -> String {
 
 /// `/statements/{queryid}`: `None` when no target knows the statement.
 pub fn statement(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<Page>, String> {
+    let Some(v) = detail(snapshot, queryid, query)? else {
+        return Ok(None);
+    };
+    if wants_text(query) {
+        return Ok(Some(Page::text(statement_text(&v))));
+    }
+    Ok(Some(Page::json(&v)))
+}
+
+/// One statement: the JSON of `/statements/{queryid}` (`None`: in no target's history).
+pub fn detail(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<Value>, String> {
     let (w, label) = window(query)?;
     let seconds = match w {
         Window::Seconds(s) => s,
@@ -312,13 +334,7 @@ pub fn statement(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Opti
             best = Some((total.total_ms, v));
         }
     }
-    let Some((_, v)) = best else {
-        return Ok(None);
-    };
-    if wants_text(query) {
-        return Ok(Some(Page::text(statement_text(&v))));
-    }
-    Ok(Some(Page::json(&v)))
+    Ok(best.map(|(_, v)| v))
 }
 
 /// The plans report of one database of a target.
