@@ -27,6 +27,7 @@ pub mod pgbouncer;
 pub mod pgcluster;
 pub mod plan;
 pub mod queries;
+pub mod report;
 pub mod rule_expr;
 pub mod scheduler;
 pub mod snapshot;

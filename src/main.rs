@@ -33,6 +33,12 @@ enum LintFormat {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOnArg {
+    Critical,
+    Warning,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the daemon.
@@ -74,6 +80,29 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = LintFormat::Text)]
         format: LintFormat,
     },
+    /// Poll every target once over one statements interval and print a report: performance
+    /// targets met or missed, top statements, findings with fixes, running schema changes,
+    /// alerts whose condition holds. Exits 0 when every target is met and no alert at
+    /// --fail-on holds, 1 otherwise, 2 on bad input (a configuration that does not load, a
+    /// --dsn that does not connect).
+    Report {
+        /// Configuration file (every target in it).
+        #[arg(long, short, conflicts_with = "dsn", required_unless_present = "dsn")]
+        config: Option<PathBuf>,
+        /// One server, by DSN (`postgres://…` or `host=… dbname=…`).
+        #[arg(long)]
+        dsn: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+        format: LintFormat,
+        /// The lowest alert severity that fails the report.
+        #[arg(long, value_enum, default_value_t = FailOnArg::Critical)]
+        fail_on: FailOnArg,
+        /// The interval the statements are measured over (default: the configuration's
+        /// collectors.statements.interval, 15s).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        interval: Option<std::time::Duration>,
+    },
     /// Start a throwaway PostgreSQL with a small workload and serve its metrics until Ctrl-C.
     Demo {
         /// Address to serve on (default: the config default, 127.0.0.1:9816).
@@ -89,9 +118,9 @@ fn log_colour() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(log_colour())
@@ -104,7 +133,9 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A report's output is the report: the daemon it runs logs warnings only.
+    let quiet = matches!(cli.command, Cmd::Report { .. });
+    init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     match cli.command {
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(config) => {
@@ -158,6 +189,13 @@ fn main() -> ExitCode {
             })
         }
         Cmd::Demo { listen } => runtime(pgvitals::demo::run(listen)),
+        Cmd::Report {
+            config,
+            dsn,
+            format,
+            fail_on,
+            interval,
+        } => report(config, dsn, format, fail_on, interval),
         Cmd::LintMigration {
             files,
             dsn,
@@ -202,6 +240,78 @@ fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCo
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `pgvitals report`: exit 0 pass, 1 fail, 2 bad input.
+fn report(
+    config: Option<PathBuf>,
+    dsn: Option<String>,
+    format: LintFormat,
+    fail_on: FailOnArg,
+    interval: Option<std::time::Duration>,
+) -> ExitCode {
+    let bad = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    let mut config = match (config, &dsn) {
+        (Some(path), _) => match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => return bad(e.to_string()),
+        },
+        (None, Some(dsn)) => match pgvitals::config::report_config(dsn) {
+            Ok(c) => c,
+            Err(e) => return bad(format!("--dsn: {e}")),
+        },
+        (None, None) => return bad("give --config FILE or --dsn DSN".into()),
+    };
+    if let Some(i) = interval {
+        config.collectors.statements.interval = pgvitals::config::Dur(i);
+    }
+    let fail_on = match fail_on {
+        FailOnArg::Critical => pgvitals::report::FailOn::Critical,
+        FailOnArg::Warning => pgvitals::report::FailOn::Warning,
+    };
+    one_malloc_arena();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime");
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let result = rt.block_on(async {
+        if dsn.is_some() {
+            pgvitals::report::check_connect(&config)
+                .await
+                .map_err(|e| (2, format!("--dsn: {e:#}")))?;
+        }
+        pgvitals::report::run(config, fail_on, progress)
+            .await
+            .map_err(|e| (2, format!("{e:#}")))
+    });
+    match result {
+        Ok(r) => {
+            match format {
+                LintFormat::Text => print!(
+                    "{}",
+                    pgvitals::report::render_text(&r, &pgvitals::report::Paint::for_stdout())
+                ),
+                LintFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).expect("a report serializes")
+                ),
+            }
+            if r.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err((code, e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(code)
         }
     }
 }

@@ -378,3 +378,29 @@ impl Config {
         serde_yaml_ng::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }
+
+/// The configuration of `pgvitals report --dsn DSN`: the defaults and one target, named after
+/// the DSN's database. The DSN is checked first; its errors never repeat the password.
+pub fn report_config(dsn: &str) -> Result<Config, String> {
+    let parsed = parse_dsn(dsn)?;
+    let name: String = parsed
+        .pg
+        .get_dbname()
+        .unwrap_or("postgres")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let quote = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let yaml = format!(
+        "targets:\n  - name: {}\n    dsn: {}\n",
+        quote(&name),
+        quote(dsn)
+    );
+    Config::parse(&yaml, "--dsn").map_err(|e| e.to_string())
+}
