@@ -2,7 +2,8 @@
 # Scale: one pgvitals (release, default intervals) watching 200 targets — 4 throwaway clusters
 # (../shared/bench/pgfixture.sh small) × 50 databases of 50 tables each — for MINUTES minutes.
 # Reports deadline misses (skipped ticks, also those after the first minute of start-up; timed-out
-# or failed polls), RSS, CPU, and scrape time: every 15 s during the run, then 20 back to back.
+# or failed polls), RSS, CPU, and scrape time: every 15 s during the run, then 20 back to back;
+# then each console page's time and size at 200 targets (20 requests each).
 # usage: bench/scale.sh [MINUTES]   (default 10)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -39,6 +40,20 @@ ticks1=$(awk '{print $14+$15}' "/proc/$pid/stat")
 times=()
 for i in $(seq 1 20); do
   times+=("$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/metrics")")
+done
+# The console at fleet size: each page 20 times (time from curl: request to last byte), its size.
+qid=$(curl -s "http://127.0.0.1:$port/statements?window=1h" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(next((s["queryid"] for t in d["targets"] for s in t["statements"]), "0"))')
+for page in / "/ui/statements?window=15m" "/ui/statements?window=24h&order=mean" "/ui/statements/$qid" \
+            /ui/findings /ui/migrations /ui/alerts /ui/connections; do
+  for i in $(seq 1 20); do
+    curl -s -o /dev/null -w '%{time_total} %{size_download} %{http_code}\n' "http://127.0.0.1:$port$page"
+  done | python3 -c '
+import statistics, sys
+rows = [l.split() for l in sys.stdin if l.strip()]
+t = sorted(float(r[0]) * 1000 for r in rows)
+print(f"console {sys.argv[1]:<40} status {rows[0][2]}  p50 {statistics.median(t):6.2f} ms  max {max(t):6.2f} ms  {int(rows[-1][1]) / 1024:7.1f} KiB")
+' "$page"
 done
 python3 - "$out/metrics.txt" "$pid" "$ticks0" "$ticks1" "$minutes" "$out/metrics-1min.txt" "${scrapes[*]}" "${times[@]}" <<'PY'
 import os, sys, statistics

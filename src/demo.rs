@@ -1,9 +1,14 @@
 //! `pgvitals demo`: a throwaway PostgreSQL with a small workload, watched by pgvitals.
 //!
 //! Starts a [`Cluster`], creates a `demo` database with a few tables and a `pgvitals_monitor`
-//! role (member of `pg_monitor`, as the README tells users to set up), runs a light background
-//! workload (lookups, updates, an occasional slow query) and serves metrics for it until Ctrl-C.
-//! The cluster is removed on exit.
+//! role (member of `pg_monitor`, as the README tells users to set up, with SELECT on the demo
+//! tables so their plans can be captured), runs a light background workload (lookups, inserts,
+//! updates, and a report that scans a million orders by customer: slow enough to fire
+//! `SlowQuery` at the demo's 50 ms, with an index to suggest) and serves the console and metrics until Ctrl-C. The
+//! demo schema breaks a standard or two (an unindexed foreign key, a table without
+//! `updated_at`) so `/ui/findings` has something to show. Statements are polled every 5 s and
+//! `SlowQuery` fires after 30 s, so a firing alert with its plan and suggestion shows within
+//! two minutes. The cluster is removed on exit.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,8 +28,24 @@ CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int NOT NULL REFERENC
 CREATE INDEX orders_created_at ON orders (created_at);
 INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 5000) g;
 INSERT INTO orders (customer_id, amount, note)
-    SELECT 1 + g % 5000, (g % 997) / 10.0, repeat('x', g % 300) FROM generate_series(1, 50000) g;
+    SELECT 1 + g % 5000, (g % 997) / 10.0, repeat('x', g % 300) FROM generate_series(1, 1000000) g;
 ANALYZE;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO pgvitals_monitor;
+GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO pgvitals_monitor;
+";
+
+/// Faster than the defaults, so the demo shows a firing alert within two minutes, and a slow
+/// query at 50 ms rather than 100 ms, so the report's scan of a million rows is slow on any
+/// machine.
+const DEMO_SETTINGS: &str = "collectors:
+  statements: {interval: 5s}
+  indexes: {interval: 15s}
+thresholds:
+  slow_query: 50ms
+alerts:
+  evaluation_interval: 5s
+  builtin:
+    SlowQuery: {for: 30s}
 ";
 
 /// Runs the demo until SIGINT/SIGTERM. `listen` overrides the default listen address.
@@ -55,10 +76,13 @@ pub async fn run(listen: Option<SocketAddr>) -> anyhow::Result<()> {
     app.batch_execute(SETUP_SQL)
         .await
         .context("loading demo data")?;
+    // One worker per query, like an application server's: the report's scan stays slow.
+    app.batch_execute("SET max_parallel_workers_per_gather = 0")
+        .await?;
     let workload = tokio::spawn(workload(app));
 
     let yaml = format!(
-        "targets:\n  - name: demo\n    dsn: \"{}\"\n",
+        "targets:\n  - name: demo\n    dsn: \"{}\"\n{DEMO_SETTINGS}",
         cluster.dsn("pgvitals_monitor", "demo")
     );
     let mut config = Config::parse(&yaml, "<demo>")?;
@@ -67,7 +91,7 @@ pub async fn run(listen: Option<SocketAddr>) -> anyhow::Result<()> {
     }
     let daemon = Daemon::start(config).await?;
     info!(
-        "demo ready: open http://{}/metrics (Ctrl-C stops and removes the cluster)",
+        "demo ready: open the console at http://{}/ (metrics: /metrics; Ctrl-C stops and removes the cluster)",
         daemon.addr()
     );
     wait_for_signal().await;
@@ -96,9 +120,9 @@ async fn workload(client: tokio_postgres::Client) {
             client
                 .execute("UPDATE customers SET name = name WHERE id = $1", &[&customer])
                 .await?;
-            if n % 100 == 0 {
+            if n % 20 == 0 {
                 client
-                    .query("SELECT count(*), sum(amount) FROM orders WHERE note LIKE '%xyz%'", &[])
+                    .query("SELECT count(*), sum(amount) FROM orders WHERE customer_id = $1", &[&customer])
                     .await?;
             }
             Ok::<_, tokio_postgres::Error>(())

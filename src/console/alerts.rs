@@ -10,6 +10,9 @@ use crate::alerts::Views;
 
 use super::html::{badge, document, empty, esc, s, seconds};
 
+/// Alerts shown per rule.
+const MAX_ALERTS: usize = 50;
+
 /// The page.
 pub fn render(views: &Views) -> String {
     let rules: Value = serde_json::from_slice(&views.rules).unwrap_or(Value::Null);
@@ -59,7 +62,15 @@ pub fn render(views: &Views) -> String {
             seconds(r["duration"].as_f64()),
             esc(&r["threshold"].to_string()),
         );
-        for a in r["alerts"].as_array().into_iter().flatten() {
+        let instances = r["alerts"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        if instances.len() > MAX_ALERTS {
+            let _ = write!(
+                out,
+                "<p><small>The first {MAX_ALERTS} of {} alerts; <a href=\"/alerts\">/alerts</a> has them all.</small></p>",
+                instances.len()
+            );
+        }
+        for a in instances.iter().take(MAX_ALERTS) {
             let mut chips = String::new();
             for (k, v) in a["labels"].as_object().into_iter().flatten() {
                 if k != "alertname" && k != "severity" {

@@ -17,6 +17,9 @@ fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v[key].as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
+/// Holders and idle sessions shown per target (`/connections` has them all).
+const MAX_ROWS: usize = 10;
+
 /// The page.
 pub fn render(snapshot: &Snapshot) -> String {
     let v = pages::connections::value(snapshot);
@@ -52,7 +55,7 @@ pub fn render(snapshot: &Snapshot) -> String {
             ("State", false),
         ]));
         out.push_str("<tbody>");
-        for h in list(sv, "holders") {
+        for h in list(sv, "holders").iter().take(MAX_ROWS) {
             let _ = write!(
                 out,
                 "<tr>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -80,7 +83,7 @@ pub fn render(snapshot: &Snapshot) -> String {
                 ("Last statement", false),
             ]));
             out.push_str("<tbody>");
-            for i in idle {
+            for i in idle.iter().take(MAX_ROWS) {
                 let _ = write!(
                     out,
                     "<tr>{}{}{}<td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",

@@ -1,33 +1,47 @@
 //! `/ui/findings`: what to fix in the schema and its upkeep, grouped by kind (unused and
 //! duplicate indexes, unindexed foreign keys, bloat, autovacuum overdue, sequences near
 //! exhaustion, the team's standards), largest first, each with the bytes it costs and the fix;
-//! `target=` shows one target only. From the values `/findings` serves as JSON.
+//! `target=` shows one target only. Read from the findings reports themselves (a fleet has
+//! tens of thousands of findings): only the rows shown are rendered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use serde_json::Value;
-
-use crate::pages::{self, param};
+use crate::detail::{Finding, PlansReport, Report};
+use crate::pages::param;
 use crate::snapshot::Snapshot;
 
-use super::html::{bytes, document, empty, esc, f, s, td_num, thead};
+use super::html::{bytes, document, empty, esc, s, td_num, thead};
+
+/// Rows shown per kind, largest first.
+const MAX_ROWS: usize = 100;
 
 /// The page.
 pub fn render(snapshot: &Snapshot, query: &str) -> String {
     let only = param(query, "target");
-    let v = pages::findings::value(snapshot);
-    let mut by_kind: BTreeMap<String, Vec<(String, String, &Value)>> = BTreeMap::new();
-    for db in v["databases"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        let (target, database) = (s(db, "target"), s(db, "database"));
-        if only.is_some_and(|o| o != target) {
+    let entries = snapshot.entries();
+    let plans: HashMap<(&str, &str), &Arc<PlansReport>> = entries
+        .iter()
+        .filter_map(|(k, e)| match &e.report {
+            Some(Report::Plans(p)) => Some(((k.target.as_str(), k.database.as_str()), p)),
+            _ => None,
+        })
+        .collect();
+    let mut by_kind: BTreeMap<&str, Vec<(&str, &str, &Finding)>> = BTreeMap::new();
+    for (key, entry) in &entries {
+        let Some(Report::Findings(r)) = &entry.report else {
+            continue;
+        };
+        if only.is_some_and(|o| o != key.target) {
             continue;
         }
-        for finding in db["findings"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-            by_kind
-                .entry(s(finding, "kind").to_string())
-                .or_default()
-                .push((target.to_string(), database.to_string(), finding));
+        for f in &r.findings {
+            by_kind.entry(f.kind).or_default().push((
+                key.target.as_str(),
+                key.database.as_str(),
+                f,
+            ));
         }
     }
     let mut out = String::new();
@@ -47,18 +61,20 @@ pub fn render(snapshot: &Snapshot, query: &str) -> String {
         }
         out.push_str("</ul>");
     }
+    let size = |f: &Finding| f.bytes.unwrap_or(0.0);
     for (kind, mut rows) in by_kind {
-        rows.sort_by(|a, b| {
-            f(b.2, "bytes")
-                .unwrap_or(0.0)
-                .total_cmp(&f(a.2, "bytes").unwrap_or(0.0))
-        });
-        let total: f64 = rows.iter().filter_map(|r| f(r.2, "bytes")).sum();
+        let found = rows.len();
+        let total: f64 = rows.iter().map(|r| size(r.2)).sum();
+        if rows.len() > MAX_ROWS {
+            rows.select_nth_unstable_by(MAX_ROWS, |a, b| size(b.2).total_cmp(&size(a.2)));
+            rows.truncate(MAX_ROWS);
+        }
+        rows.sort_by(|a, b| size(b.2).total_cmp(&size(a.2)));
         let _ = write!(
             out,
             "<section id=\"{0}\"><h2>{0} <small>{1} found{2}</small></h2><table class=\"sortable findings\">",
-            esc(&kind),
-            rows.len(),
+            esc(kind),
+            found,
             if total > 0.0 {
                 format!(", {} in all", bytes(Some(total)))
             } else {
@@ -72,32 +88,44 @@ pub fn render(snapshot: &Snapshot, query: &str) -> String {
             ("What to do", false),
         ]));
         out.push_str("<tbody>");
-        for (target, database, finding) in rows {
-            let mut object = format!("{}.{}", s(finding, "schema"), s(finding, "table"));
-            for key in ["index", "constraint", "column", "sequence"] {
-                if let Some(x) = finding[key].as_str() {
+        for (target, database, f) in rows {
+            let mut object = format!("{}.{}", f.schema, f.table);
+            for (key, x) in [
+                ("index", &f.index),
+                ("constraint", &f.constraint),
+                ("column", &f.column),
+                ("sequence", &f.sequence),
+            ] {
+                if let Some(x) = x {
                     let _ = write!(object, " · {key} {x}");
                 }
             }
             let _ = write!(
                 out,
                 "<tr><td>{}/{}</td><td><code>{}</code></td>{}<td class=\"fix\">{}",
-                esc(&target),
-                esc(&database),
+                esc(target),
+                esc(database),
                 esc(&object),
-                td_num(f(finding, "bytes"), &bytes(f(finding, "bytes"))),
-                esc(s(finding, "detail"))
+                td_num(f.bytes, &bytes(f.bytes)),
+                esc(&f.detail)
             );
-            for st in finding["statements"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-            {
-                let _ = write!(out, "<br><small>{}</small>", esc(s(st, "detail")));
+            if f.kind == "unindexed_foreign_key" {
+                let plans = plans.get(&(target, database)).copied();
+                for st in crate::pages::findings::costs(f, plans) {
+                    let _ = write!(out, "<br><small>{}</small>", esc(s(&st, "detail")));
+                }
             }
             out.push_str("</td></tr>");
         }
-        out.push_str("</tbody></table></section>");
+        out.push_str("</tbody></table>");
+        if found > MAX_ROWS {
+            let _ = write!(
+                out,
+                "<p><small>… and {} more, smaller; pick a target (<code>?target=</code>, the overview links it) or read <a href=\"/findings\">/findings</a> for all.</small></p>",
+                found - MAX_ROWS
+            );
+        }
+        out.push_str("</section>");
     }
     document("Findings", "/ui/findings", &out)
 }

@@ -36,7 +36,27 @@ pub fn render(snapshot: &Snapshot) -> String {
             badge("warn", &format!("{running} schema changes running"))
         }
     );
+    let quiet = databases
+        .iter()
+        .filter(|d| {
+            ["running", "revisions", "history"]
+                .iter()
+                .all(|k| list(d, k).is_empty())
+        })
+        .count();
+    if quiet > 0 {
+        let _ = write!(
+            out,
+            "<p><small>{quiet} databases with no version table and no schema change seen since pgvitals started are not listed.</small></p>"
+        );
+    }
     for db in databases {
+        if ["running", "revisions", "history"]
+            .iter()
+            .all(|k| list(db, k).is_empty())
+        {
+            continue;
+        }
         let _ = write!(
             out,
             "<section><h2>{}/{}</h2>",

@@ -47,7 +47,12 @@ pub fn render(views: &Views, snapshot: &Snapshot) -> String {
     } else {
         out.push_str("<table class=\"sortable targets\"><thead><tr><th>Target</th><th>State</th><th>Version</th>");
         for g in &views.status[0].goals {
-            let _ = write!(out, "<th>{}</th>", esc(g.title));
+            let _ = write!(
+                out,
+                "<th>{}<br><small>target {}</small></th>",
+                esc(g.title),
+                esc(&g.target_text)
+            );
         }
         out.push_str("<th>Collectors</th><th>Pages</th></tr></thead><tbody>");
         for t in views.status.iter() {
@@ -68,18 +73,18 @@ pub fn render(views: &Views, snapshot: &Snapshot) -> String {
                     Some(false) => ("bad", "missed"),
                     None => ("none", "no data"),
                 };
+                // Where a missed target was missed; a met one needs no place.
                 let at = g
                     .database
                     .as_deref()
+                    .filter(|_| g.met == Some(false))
                     .map(|d| format!(" <small>({})</small>", esc(d)))
                     .unwrap_or_default();
                 let _ = write!(
                     out,
-                    "<td class=\"goal {class}\" title=\"target {}\">{} {}{at}<br><small>target {}</small></td>",
-                    esc(&g.target_text),
+                    "<td class=\"goal {class}\">{} {}{at}</td>",
                     badge(class, word),
                     esc(&g.value_text),
-                    esc(&g.target_text)
                 );
             }
             if t.collectors_failing.is_empty() {

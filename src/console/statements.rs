@@ -13,6 +13,10 @@ use crate::snapshot::Snapshot;
 
 use super::html::{ago, badge, count, document, empty, esc, f, ms, s, td_num, thead, url};
 
+/// Rows of the list across every target, and of one target's.
+const MAX_ROWS_ALL: usize = 50;
+const MAX_ROWS_ONE: usize = 200;
+
 const WINDOWS: [&str; 3] = ["15m", "1h", "24h"];
 const ORDERS: [(&str, &str); 3] = [
     ("total", "total time"),
@@ -67,25 +71,59 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
         out.push_str(&empty(
             "No statements polled yet: the statements collector reports after its second poll (pg_stat_statements must be installed in the target's database).",
         ));
+        return Ok(document("Statements", "/ui/statements", &out));
     }
-    for t in shown {
-        let target = s(t, "target");
-        let _ = write!(
-            out,
-            "<section id=\"t-{}\"><h2>{}</h2><p><small>polled {}</small></p>",
-            esc(target),
-            esc(target),
-            ago(f(t, "polled_at"))
-        );
-        let rows = t["statements"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-        if rows.is_empty() {
-            out.push_str(&empty("No statement ran in this window."));
-            out.push_str("</section>");
-            continue;
+    // One table across the targets shown, costliest first by the chosen order.
+    let key = match order {
+        "mean" => "mean_ms",
+        "calls" => "calls",
+        _ => "total_ms",
+    };
+    let mut rows: Vec<(&str, &Value)> = shown
+        .iter()
+        .flat_map(|t| {
+            t["statements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |r| (s(t, "target"), r))
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        f(b.1, key)
+            .unwrap_or(0.0)
+            .total_cmp(&f(a.1, key).unwrap_or(0.0))
+    });
+    let limit = if only.is_some() {
+        MAX_ROWS_ONE
+    } else {
+        MAX_ROWS_ALL
+    };
+    let _ = write!(
+        out,
+        "<p><small>{} statements in the window on {} targets{}</small></p>",
+        rows.len(),
+        shown.len(),
+        if rows.len() > limit {
+            format!(
+                "; the {limit} costliest shown{}",
+                if only.is_none() {
+                    " (pick a target for more)"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            String::new()
         }
+    );
+    if rows.is_empty() {
+        out.push_str(&empty("No statement ran in this window."));
+    } else {
         out.push_str("<table class=\"sortable statements\">");
         out.push_str(&thead(&[
             ("Statement", false),
+            ("Target", false),
             ("Database", false),
             ("User", false),
             ("Calls", true),
@@ -96,15 +134,17 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
             ("Hit ratio", true),
         ]));
         out.push_str("<tbody>");
-        for r in rows {
+        for (target, r) in rows.iter().take(limit) {
             let queryid = s(r, "queryid");
             let text = r["query"].as_str().unwrap_or("(text not read yet)");
             let _ = write!(
                 out,
-                "<tr><td class=\"query\"><a href=\"/ui/statements/{}\">{}</a><br><code>{}</code></td><td>{}</td><td>{}</td>{}{}{}{}{}{}</tr>",
+                "<tr><td class=\"query\"><a href=\"/ui/statements/{}\">{}</a><br><code>{}</code></td><td><a href=\"/ui/statements?target={}\">{}</a></td><td>{}</td><td>{}</td>{}{}{}{}{}{}</tr>",
                 url(queryid),
                 esc(queryid),
                 esc(&clip(text, 160)),
+                url(target),
+                esc(target),
                 esc(s(r, "database")),
                 esc(s(r, "user")),
                 td_num(f(r, "calls"), &count(f(r, "calls"))),
@@ -119,15 +159,21 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
             );
         }
         out.push_str("</tbody></table>");
+    }
+    let (mut calls, mut total) = (0.0, 0.0);
+    for t in &shown {
         if let Some(o) = t.get("other").filter(|o| !o.is_null()) {
-            let _ = write!(
-                out,
-                "<p><small>Statements outside the top: {} calls, {} in all.</small></p>",
-                count(f(o, "calls")),
-                ms(f(o, "total_ms"))
-            );
+            calls += f(o, "calls").unwrap_or(0.0);
+            total += f(o, "total_ms").unwrap_or(0.0);
         }
-        out.push_str("</section>");
+    }
+    if calls > 0.0 {
+        let _ = write!(
+            out,
+            "<p><small>Statements outside each target's top (pg_stat_statements' other bucket): {} calls, {} in all.</small></p>",
+            count(Some(calls)),
+            ms(Some(total))
+        );
     }
     Ok(document("Statements", "/ui/statements", &out))
 }

@@ -23,7 +23,7 @@ fn constraint_columns(constraint: &str) -> Vec<&str> {
 }
 
 /// The statements whose suggested index starts with a column of the foreign key.
-fn costs(f: &Finding, plans: Option<&Arc<PlansReport>>) -> Vec<Value> {
+pub fn costs(f: &Finding, plans: Option<&Arc<PlansReport>>) -> Vec<Value> {
     let columns = constraint_columns(f.constraint.as_deref().unwrap_or(""));
     let mut out = Vec::new();
     for st in plans.map(|p| p.statements.as_slice()).unwrap_or(&[]) {
