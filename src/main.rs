@@ -228,14 +228,18 @@ fn one_malloc_arena() {
     }
 }
 
-fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+/// The daemon's runtime: two workers, one malloc arena.
+fn build_runtime() -> tokio::runtime::Runtime {
     one_malloc_arena();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("building the tokio runtime");
-    match rt.block_on(fut) {
+        .expect("building the tokio runtime")
+}
+
+fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match build_runtime().block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -274,12 +278,7 @@ fn report(
         FailOnArg::Critical => pgvitals::report::FailOn::Critical,
         FailOnArg::Warning => pgvitals::report::FailOn::Warning,
     };
-    one_malloc_arena();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("building the tokio runtime");
+    let rt = build_runtime();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = rt.block_on(async {
         if dsn.is_some() {

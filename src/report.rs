@@ -329,17 +329,6 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-fn one_line(s: &str, n: usize) -> String {
-    let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > n {
-        let mut cut: String = line.chars().take(n).collect();
-        cut.push('…');
-        cut
-    } else {
-        line
-    }
-}
-
 fn ms(v: &Value) -> String {
     v.as_f64()
         .map_or("–".into(), |v| humanize_duration(v / 1000.0))
@@ -444,7 +433,7 @@ pub fn render_text(r: &Report, paint: &Paint) -> String {
                 ms(&s["mean_ms"]),
                 ms(&s["p95_ms"]),
                 ms(&s["total_ms"]),
-                one_line(s["query"].as_str().unwrap_or("(text not read)"), 70),
+                pages::one_line(s["query"].as_str().unwrap_or("(text not read)"), 70),
             ]);
         }
         out.push_str(&table(&rows));
@@ -502,7 +491,7 @@ pub fn render_text(r: &Report, paint: &Paint) -> String {
             m["database"].as_str().unwrap_or(""),
             m["pid"],
             humanize_duration(m["age_seconds"].as_f64().unwrap_or(0.0)),
-            one_line(m["query"].as_str().unwrap_or(""), 100)
+            pages::one_line(m["query"].as_str().unwrap_or(""), 100)
         );
         for risk in m["risks"].as_array().into_iter().flatten() {
             let _ = writeln!(

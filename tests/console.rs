@@ -305,41 +305,16 @@ fn esc(s: &str) -> String {
 
 /// (status, response head) of `GET path`.
 async fn raw_head(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
+    let raw = raw_get(addr, path, &[]).await;
+    let text = String::from_utf8_lossy(&raw).to_string();
     let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head)
+    (parse_response(&raw).0, head)
 }
 
-/// `GET path` with an `Authorization` header (or none).
+/// The status of `GET path` with an `Authorization` header (or none).
 async fn get_with(addr: SocketAddr, path: &str, auth: Option<&str>) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let header = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{header}Connection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    parse_response(&buf).0
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+    parse_response(&raw_get(addr, path, &headers).await).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,15 +132,23 @@ pub fn judge(
         .map(|(k, v)| (k.as_str(), *v))
         .collect();
     let label = |s: &super::engine::Series, k: &str| s.labels.get(k).cloned().unwrap_or_default();
+    // Each series of the per-target metrics, grouped by target once.
+    let mut by_target: BTreeMap<(&str, &str), Vec<&super::engine::Series>> = BTreeMap::new();
+    for metric in [UP, SERVER, COLLECTOR] {
+        for s in inputs.series.get(metric).into_iter().flatten() {
+            if let Some(t) = s.labels.get("target") {
+                by_target.entry((t.as_str(), metric)).or_default().push(s);
+            }
+        }
+    }
     let mut out = Vec::new();
     for target in &inputs.targets {
-        let mine = |metric: &str| {
-            inputs
-                .series
-                .get(metric)
+        let mine = |metric: &'static str| {
+            by_target
+                .get(&(target.as_str(), metric))
                 .into_iter()
                 .flatten()
-                .filter(move |s| s.labels.get("target") == Some(target))
+                .copied()
         };
         let up = mine(UP).next().map(|s| s.value == 1.0);
         let version = mine(SERVER).next().map(|s| label(s, "version"));

@@ -5,17 +5,11 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use crate::pages;
 use crate::snapshot::Snapshot;
 use crate::template::humanize_percentage;
 
-use super::html::{badge, count, document, empty, esc, f, s, seconds, td_num, thead};
-
-fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v[key].as_array().map(Vec::as_slice).unwrap_or(&[])
-}
+use super::html::{badge, count, document, empty, esc, f, list, s, seconds, td_num, thead};
 
 /// Holders and idle sessions shown per target (`/connections` has them all).
 const MAX_ROWS: usize = 10;

@@ -4,11 +4,10 @@
 //! `target=` shows one target only. Read from the findings reports themselves (a fleet has
 //! tens of thousands of findings): only the rows shown are rendered.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use crate::detail::{Finding, PlansReport, Report};
+use crate::detail::{Finding, Report};
 use crate::pages::param;
 use crate::snapshot::Snapshot;
 
@@ -21,13 +20,7 @@ const MAX_ROWS: usize = 100;
 pub fn render(snapshot: &Snapshot, query: &str) -> String {
     let only = param(query, "target");
     let entries = snapshot.entries();
-    let plans: HashMap<(&str, &str), &Arc<PlansReport>> = entries
-        .iter()
-        .filter_map(|(k, e)| match &e.report {
-            Some(Report::Plans(p)) => Some(((k.target.as_str(), k.database.as_str()), p)),
-            _ => None,
-        })
-        .collect();
+    let plans = crate::pages::findings::plans_by_database(&entries);
     let mut by_kind: BTreeMap<&str, Vec<(&str, &str, &Finding)>> = BTreeMap::new();
     for (key, entry) in &entries {
         let Some(Report::Findings(r)) = &entry.report else {

@@ -10,11 +10,7 @@ use serde_json::Value;
 use crate::pages;
 use crate::snapshot::Snapshot;
 
-use super::html::{ago, badge, document, empty, esc, f, s, seconds, td_num, thead};
-
-fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v[key].as_array().map(Vec::as_slice).unwrap_or(&[])
-}
+use super::html::{ago, badge, document, empty, esc, f, list, s, seconds, td_num, thead};
 
 /// The page.
 pub fn render(snapshot: &Snapshot) -> String {
@@ -36,14 +32,12 @@ pub fn render(snapshot: &Snapshot) -> String {
             badge("warn", &format!("{running} schema changes running"))
         }
     );
-    let quiet = databases
-        .iter()
-        .filter(|d| {
-            ["running", "revisions", "history"]
-                .iter()
-                .all(|k| list(d, k).is_empty())
-        })
-        .count();
+    let seen_nothing = |d: &Value| {
+        ["running", "revisions", "history"]
+            .iter()
+            .all(|k| list(d, k).is_empty())
+    };
+    let quiet = databases.iter().filter(|d| seen_nothing(d)).count();
     if quiet > 0 {
         let _ = write!(
             out,
@@ -51,10 +45,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         );
     }
     for db in databases {
-        if ["running", "revisions", "history"]
-            .iter()
-            .all(|k| list(db, k).is_empty())
-        {
+        if seen_nothing(db) {
             continue;
         }
         let _ = write!(

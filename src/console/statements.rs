@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::pages::{self, param};
 use crate::snapshot::Snapshot;
 
-use super::html::{ago, badge, count, document, empty, esc, f, ms, s, td_num, thead, url};
+use super::html::{self, ago, badge, count, document, empty, esc, f, ms, s, td_num, thead, url};
 
 /// Rows of the list across every target, and of one target's.
 const MAX_ROWS_ALL: usize = 50;
@@ -62,7 +62,7 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
         }
     }
     out.push_str("</p>");
-    let targets = v["targets"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let targets = html::list(&v, "targets");
     let shown: Vec<&Value> = targets
         .iter()
         .filter(|t| only.is_none_or(|o| s(t, "target") == o))
@@ -142,7 +142,7 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
                 "<tr><td class=\"query\"><a href=\"/ui/statements/{}\">{}</a><br><code>{}</code></td><td><a href=\"/ui/statements?target={}\">{}</a></td><td>{}</td><td>{}</td>{}{}{}{}{}{}</tr>",
                 url(queryid),
                 esc(queryid),
-                esc(&clip(text, 160)),
+                esc(&pages::one_line(text, 160)),
                 url(target),
                 esc(target),
                 esc(s(r, "database")),
@@ -176,17 +176,6 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
         );
     }
     Ok(document("Statements", "/ui/statements", &out))
-}
-
-/// `text` on one line, at most `n` characters.
-fn clip(text: &str, n: usize) -> String {
-    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() <= n {
-        return line;
-    }
-    let mut out: String = line.chars().take(n).collect();
-    out.push('…');
-    out
 }
 
 /// One statement's page (`None`: in no target's history).
@@ -256,7 +245,7 @@ pub fn one(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<Str
         );
     }
     out.push_str("<section><h2>History</h2>");
-    let history = v["history"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let history = html::list(&v, "history");
     let width = f(&v, "history_bucket_seconds").unwrap_or(60.0);
     let span = humantime::parse_duration(window).map_or(3600.0, |d| d.as_secs_f64());
     out.push_str(&chart(history, width, span.max(width)));
@@ -285,7 +274,7 @@ pub fn one(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<Str
             esc(e)
         );
     }
-    let plans = v["plans"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let plans = html::list(&v, "plans");
     if plans.len() > 1 {
         out.push_str("<h3>Plans seen</h3><table>");
         out.push_str(&thead(&[

@@ -4,13 +4,13 @@
 //! collector suggested that index) carries the statements and their execution time per minute:
 //! what the missing index costs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use crate::detail::{Finding, PlansReport, Report};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Entry, Snapshot, SourceKey};
 
 use super::Page;
 
@@ -50,6 +50,19 @@ pub fn costs(f: &Finding, plans: Option<&Arc<PlansReport>>) -> Vec<Value> {
     out
 }
 
+/// Every database's plans report, by (target, database).
+pub fn plans_by_database(
+    entries: &BTreeMap<SourceKey, Entry>,
+) -> HashMap<(&str, &str), &Arc<PlansReport>> {
+    entries
+        .iter()
+        .filter_map(|(k, e)| match &e.report {
+            Some(Report::Plans(p)) => Some(((k.target.as_str(), k.database.as_str()), p)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The page.
 pub fn page(snapshot: &Snapshot) -> Page {
     Page::json(&value(snapshot))
@@ -58,13 +71,7 @@ pub fn page(snapshot: &Snapshot) -> Page {
 /// `{"databases": [{target, database, polled_at, findings}]}`.
 pub fn value(snapshot: &Snapshot) -> Value {
     let entries = snapshot.entries();
-    let plans: HashMap<(&str, &str), &Arc<PlansReport>> = entries
-        .iter()
-        .filter_map(|(k, e)| match &e.report {
-            Some(Report::Plans(p)) => Some(((k.target.as_str(), k.database.as_str()), p)),
-            _ => None,
-        })
-        .collect();
+    let plans = plans_by_database(&entries);
     // One entry per database: the indexes, vacuum and sequences collectors each report theirs.
     let mut by_database: std::collections::BTreeMap<(&str, &str), (f64, Vec<Value>)> =
         std::collections::BTreeMap::new();

@@ -45,6 +45,17 @@ pub fn wants_text(query: &str) -> bool {
     param(query, "format") == Some("text")
 }
 
+/// `text` on one line (runs of whitespace as one space), at most `n` characters, `…` when cut.
+pub fn one_line(text: &str, n: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= n {
+        return line;
+    }
+    let mut out: String = line.chars().take(n).collect();
+    out.push('…');
+    out
+}
+
 /// The value of `key` in a query string.
 pub fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query

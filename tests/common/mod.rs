@@ -112,15 +112,25 @@ pub async fn start(config: Config) -> Daemon {
 
 /// A minimal HTTP/1.1 GET over TCP; returns (status, body).
 pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    parse_response(&raw_get(addr, path, &[]).await)
+}
+
+/// A minimal HTTP/1.1 GET over TCP with extra `headers`; returns the raw response.
+pub async fn raw_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n")
+            .as_bytes(),
     )
     .await
     .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
-    parse_response(&buf)
+    buf
 }
 
 /// Polls `probe` every `every` until it returns `Ok` — for external processes (Alertmanager,
