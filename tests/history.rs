@@ -1,6 +1,7 @@
 //! Statement history: a statement is still on `/statements` after its workload stopped (the
 //! latest interval no longer has it; the 15-minute, 1-hour and 24-hour windows do, with its
-//! exact call count), ordering and the text form, and a bad window is refused. The unit tests
+//! exact call count), ordering and the text form, a bad window refused, and one statement's page
+//! for the target named (`?target=`) and for no other. The unit tests
 //! of `src/history.rs` cover what minutes later and a day later look like.
 
 mod common;
@@ -95,4 +96,18 @@ async fn a_statement_stays_on_the_page_after_its_workload_stopped() {
     assert!(body.contains("window `soon`"), "{body}");
     let (status, _) = get(daemon.addr(), "/statements/12345").await;
     assert_eq!(status, 404);
+    // One statement's page, for the target named or for none other.
+    let queryid = find(&doc, "nightly_report").unwrap()["queryid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let one = get_json(daemon.addr(), &format!("/statements/{queryid}?target=main")).await;
+    assert_eq!(one["target"], "main", "{one:#}");
+    assert_eq!(one["queryid"], queryid.as_str(), "{one:#}");
+    let (status, body) = get(
+        daemon.addr(),
+        &format!("/statements/{queryid}?target=other"),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
 }

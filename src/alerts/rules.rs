@@ -188,7 +188,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             severity: "warning",
             summary: "Slow query {{ $labels.queryid }} on {{ $labels.target }}/{{ $labels.database }}".into(),
             description: format!(
-                "Statement {{{{ $labels.queryid }}}} (user {{{{ $labels.user }}}}) averaged {{{{ $value | humanizeDuration }}}} per execution in the last interval; slow means over {}. History, plan and suggestions: /statements/{{{{ $labels.queryid }}}}.",
+                "Statement {{{{ $labels.queryid }}}} (user {{{{ $labels.user }}}}) averaged {{{{ $value | humanizeDuration }}}} per execution in the last interval; slow means over {}. History, plan and suggestions: /statements/{{{{ $labels.queryid }}}}?target={{{{ $labels.target }}}}.",
                 human(t.slow_query.0)
             ),
             enrich: Enrich::Statement,
@@ -204,7 +204,7 @@ fn builtins(config: &Config) -> Vec<Builtin> {
             severity: "warning",
             summary: "Query {{ $labels.queryid }} regressed on {{ $labels.target }}/{{ $labels.database }}".into(),
             description: format!(
-                "Statement {{{{ $labels.queryid }}}} (user {{{{ $labels.user }}}}) ran {{{{ $value | humanize }}}}× slower in the last interval than its baseline (the median of its 1-minute means over the last hour); regressed means over {}×. History, plans and suggestions: /statements/{{{{ $labels.queryid }}}}.",
+                "Statement {{{{ $labels.queryid }}}} (user {{{{ $labels.user }}}}) ran {{{{ $value | humanize }}}}× slower in the last interval than its baseline (the median of its 1-minute means over the last hour); regressed means over {}×. History, plans and suggestions: /statements/{{{{ $labels.queryid }}}}?target={{{{ $labels.target }}}}.",
                 t.query_regression.factor
             ),
             enrich: Enrich::Regression,

@@ -160,8 +160,9 @@ pub fn alert_card(a: &Alert) -> String {
     if let Some(q) = a.labels.get("queryid") {
         let _ = write!(
             out,
-            "<p><a href=\"/ui/statements/{}\">Statement {}: history, plan, suggestions →</a></p>",
+            "<p><a href=\"/ui/statements/{}?target={}\">Statement {}: history, plan, suggestions →</a></p>",
             url(q),
+            url(a.labels.get("target").map_or("", String::as_str)),
             esc(q)
         );
     }

@@ -139,8 +139,9 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
             let text = r["query"].as_str().unwrap_or("(text not read yet)");
             let _ = write!(
                 out,
-                "<tr><td class=\"query\"><a href=\"/ui/statements/{}\">{}</a><br><code>{}</code></td><td><a href=\"/ui/statements?target={}\">{}</a></td><td>{}</td><td>{}</td>{}{}{}{}{}{}</tr>",
+                "<tr><td class=\"query\"><a href=\"/ui/statements/{}?target={}\">{}</a><br><code>{}</code></td><td><a href=\"/ui/statements?target={}\">{}</a></td><td>{}</td><td>{}</td>{}{}{}{}{}{}</tr>",
                 url(queryid),
+                url(target),
                 esc(queryid),
                 esc(&pages::one_line(text, 160)),
                 url(target),
@@ -181,17 +182,22 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
 /// One statement's page (`None`: in no target's history).
 pub fn one(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<String>, String> {
     let window = param(query, "window").unwrap_or("1h");
-    let Some(v) = pages::statements::detail(snapshot, queryid, &format!("window={window}"))? else {
+    let mut detail_query = format!("window={window}");
+    if let Some(t) = param(query, "target") {
+        detail_query.push_str(&format!("&target={t}"));
+    }
+    let Some(v) = pages::statements::detail(snapshot, queryid, &detail_query)? else {
         return Ok(None);
     };
     let mut out = String::new();
     let _ = write!(
         out,
-        "<p>target <strong>{}</strong> · database <strong>{}</strong> · user <strong>{}</strong> · <a href=\"/statements/{}\">JSON</a></p>",
+        "<p>target <strong>{}</strong> · database <strong>{}</strong> · user <strong>{}</strong> · <a href=\"/statements/{}?target={}\">JSON</a></p>",
         esc(s(&v, "target")),
         esc(s(&v, "database")),
         esc(s(&v, "user")),
-        url(queryid)
+        url(queryid),
+        url(s(&v, "target"))
     );
     let _ = write!(
         out,

@@ -237,13 +237,16 @@ pub fn statement(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Opti
     Ok(Some(Page::json(&v)))
 }
 
-/// One statement: the JSON of `/statements/{queryid}` (`None`: in no target's history).
+/// One statement: the JSON of `/statements/{queryid}` (`None`: in no target's history). The same
+/// queryid may be in several targets' histories: `target=` picks one, else the one with the most
+/// time in the window is shown.
 pub fn detail(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<Value>, String> {
     let (w, label) = window(query)?;
     let seconds = match w {
         Window::Seconds(s) => s,
         Window::Last => FINE_SECONDS,
     };
+    let only_target = param(query, "target");
     let now = crate::clock::now() as u64;
     let entries = snapshot.entries();
     let mut best: Option<(f64, Value)> = None;
@@ -251,6 +254,9 @@ pub fn detail(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<
         let Some(Report::Statements(r)) = &entry.report else {
             continue;
         };
+        if only_target.is_some_and(|t| t != key.target) {
+            continue;
+        }
         let h = r.history.read().unwrap();
         for (k, st) in h.iter().filter(|(k, _)| k.queryid == queryid) {
             let total = st.total(now, seconds);
