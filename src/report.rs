@@ -459,7 +459,7 @@ pub fn render_text(r: &Report, paint: &Paint) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} {}/{} {object}{bytes}\n    fix: {}",
+            "  {} {}/{} {object}{bytes}\n    {}",
             paint.warn(f["kind"].as_str().unwrap_or("")),
             f["target"].as_str().unwrap_or(""),
             f["database"].as_str().unwrap_or(""),
