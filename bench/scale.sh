@@ -2,8 +2,9 @@
 # Scale: one pgvitals (release, default intervals) watching 200 targets — 4 throwaway clusters
 # (../shared/bench/pgfixture.sh small) × 50 databases of 50 tables each — for MINUTES minutes.
 # Reports deadline misses (skipped ticks, also those after the first minute of start-up; timed-out
-# or failed polls), RSS, CPU, and scrape time: every 15 s during the run, then 20 back to back;
-# then each console page's time and size at 200 targets (20 requests each).
+# or failed polls), RSS, CPU, and scrape time, plain and gzip (`curl --compressed`, which inflates
+# as Prometheus does): every 15 s during the run, then 20 back to back; the families with the
+# most series; then each console page's time and size at 200 targets (20 requests each).
 # usage: bench/scale.sh [MINUTES]   (default 10)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -29,18 +30,23 @@ echo "targets: $(grep -c 'name: c' "$out/config.yaml")"
 pid=$!
 ticks0=$(awk '{print $14+$15}' "/proc/$pid/stat")
 # Scraped as Prometheus would, every 15 s for the whole run; each scrape timed.
-scrapes=()
+scrapes=(); gscrapes=()
 for i in $(seq 1 $((minutes * 4))); do
   sleep 15
   scrapes+=("$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/metrics")")
+  gscrapes+=("$(curl -s --compressed -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/metrics")")
   [ "$i" -eq 4 ] && curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics-1min.txt"
 done
 curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics.txt"
 ticks1=$(awk '{print $14+$15}' "/proc/$pid/stat")
-times=()
+times=(); gtimes=()
 for i in $(seq 1 20); do
   times+=("$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/metrics")")
 done
+for i in $(seq 1 20); do
+  gtimes+=("$(curl -s --compressed -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/metrics")")
+done
+gzip_bytes=$(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port/metrics" | wc -c)
 # The console at fleet size: each page 20 times (time from curl: request to last byte), its size.
 qid=$(curl -s "http://127.0.0.1:$port/statements?window=1h" |
   python3 -c 'import json,sys; d=json.load(sys.stdin); print(next((s["queryid"] for t in d["targets"] for s in t["statements"]), "0"))')
@@ -55,13 +61,17 @@ t = sorted(float(r[0]) * 1000 for r in rows)
 print(f"console {sys.argv[1]:<40} status {rows[0][2]}  p50 {statistics.median(t):6.2f} ms  max {max(t):6.2f} ms  {int(rows[-1][1]) / 1024:7.1f} KiB")
 ' "$page"
 done
-python3 - "$out/metrics.txt" "$pid" "$ticks0" "$ticks1" "$minutes" "$out/metrics-1min.txt" "${scrapes[*]}" "${times[@]}" <<'PY'
+python3 - "$out/metrics.txt" "$pid" "$ticks0" "$ticks1" "$minutes" "$out/metrics-1min.txt" "${scrapes[*]}" "${gscrapes[*]}" "${gtimes[*]}" "$gzip_bytes" "${times[@]}" <<'PY'
 import os, sys, statistics
 text = open(sys.argv[1]).read().splitlines()
 early = open(sys.argv[6]).read().splitlines()
 pid, t0, t1, minutes = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 every15 = sorted(float(t) * 1000 for t in sys.argv[7].split())
-times = sorted(float(t) * 1000 for t in sys.argv[8:])
+gevery15 = sorted(float(t) * 1000 for t in sys.argv[8].split())
+gtimes = sorted(float(t) * 1000 for t in sys.argv[9].split())
+gzip_bytes = int(sys.argv[10])
+times = sorted(float(t) * 1000 for t in sys.argv[11:])
+pct = lambda xs, q: xs[int(q * (len(xs) - 1))]
 def total(name, lines=text, **want):
     s = 0.0
     for l in lines:
@@ -85,6 +95,13 @@ print(" ".join(l.split()[0] + " " + str(round(int(l.split()[1]) / 1024, 1)) + " 
 print(f"CPU: {(t1 - t0) * 1000 / os.sysconf('SC_CLK_TCK') / minutes:.0f} ms per minute")
 print(f"scrapes every 15 s during the run ({len(every15)}): p50 {statistics.median(every15):.2f} ms, "
       f"p95 {every15[int(0.95 * (len(every15) - 1))]:.2f} ms, max {max(every15):.2f} ms")
-print(f"20 scrapes back to back at the end: p50 {statistics.median(times):.2f} ms, max {max(times):.2f} ms, "
+print(f"20 scrapes back to back at the end: p50 {statistics.median(times):.2f} ms, p99 {pct(times, 0.99):.2f} ms, "
       f"{sum(1 for l in text if l and not l.startswith('#'))} series, {sum(len(l) + 1 for l in text)} bytes")
+print(f"gzip scrapes every 15 s during the run ({len(gevery15)}): p50 {statistics.median(gevery15):.2f} ms, "
+      f"p99 {pct(gevery15, 0.99):.2f} ms, max {max(gevery15):.2f} ms")
+print(f"20 gzip scrapes back to back at the end: p50 {statistics.median(gtimes):.2f} ms, p99 {pct(gtimes, 0.99):.2f} ms, "
+      f"{gzip_bytes} bytes compressed")
+import collections
+fams = collections.Counter(l.split("{")[0].split(" ")[0] for l in text if l and not l.startswith("#"))
+print("most series: " + ", ".join(f"{n} {c}" for n, c in fams.most_common(8)))
 PY

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{
-    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY,
-    CONTENT_TYPE, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
+    HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::http::request::Parts;
 use hyper::server::conn::http1;
@@ -31,6 +31,7 @@ use tracing::debug;
 
 use crate::alerts::Alerts;
 use crate::console;
+use crate::gzip;
 use crate::pages::{self, Page};
 use crate::snapshot::Snapshot;
 use crate::web::Web;
@@ -195,6 +196,26 @@ impl Handler {
     }
 }
 
+/// Whether the client takes a gzip body (`Accept-Encoding: gzip`, as Prometheus sends, and not
+/// `gzip;q=0`).
+fn accepts_gzip(req: &Parts) -> bool {
+    req.headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip")) && !refused
+        })
+}
+
 /// Binds the listen address.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
@@ -236,14 +257,35 @@ fn route(req: &Parts, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> 
     }
     match req.uri.path() {
         "/metrics" => {
-            let mut body: VecDeque<Bytes> = snapshot.render_chunks().iter().cloned().collect();
             let alert_series = alerts.views().exposition;
-            if !alert_series.is_empty() {
-                body.push_back(alert_series);
-            }
+            let compressed = accepts_gzip(req);
+            let body: VecDeque<Bytes> = if compressed {
+                // Pieces compressed when their polls published, under one gzip header.
+                let pieces = snapshot.render_gzip();
+                let alert_piece = gzip::Piece::compress(&alert_series);
+                let mut crc = gzip::Crc::default();
+                let mut body = VecDeque::with_capacity(pieces.len() + 3);
+                body.push_back(Bytes::from_static(gzip::HEADER));
+                for p in pieces.iter().chain([&alert_piece]) {
+                    crc.add(p);
+                    body.push_back(p.bytes.clone());
+                }
+                body.push_back(crc.trailer());
+                body
+            } else {
+                let mut body: VecDeque<Bytes> = snapshot.render_chunks().iter().cloned().collect();
+                if !alert_series.is_empty() {
+                    body.push_back(alert_series);
+                }
+                body
+            };
             let mut r = Response::new(Chunks(body));
-            r.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
+            let h = r.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
+            h.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+            if compressed {
+                h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
             r
         }
         "/alerts" => json_bytes(alerts.views().alerts),

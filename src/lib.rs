@@ -16,6 +16,7 @@ pub mod ddl;
 pub mod demo;
 pub mod detail;
 pub mod figures;
+pub mod gzip;
 pub mod history;
 pub mod http;
 pub mod latency;

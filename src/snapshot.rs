@@ -1,17 +1,19 @@
 //! The latest result of every poll, kept in memory, and what `/metrics` serves from it.
 //!
 //! The scheduler [`publish`](Snapshot::publish)es each poll's families here, already encoded
-//! into Prometheus' text format (the work is done once per poll, off the scrape path). A scrape
+//! into Prometheus' text format (the work is done once per poll, off the scrape path), and once a
+//! scraper has asked for gzip also compressed ([`crate::gzip`]). A scrape
 //! [`render`](Snapshot::render)s the exposition as one block of bytes per metric family (one
 //! `# HELP`/`# TYPE` each, every source's samples under it) next to pgvitals' own metrics. When
 //! nothing was published since the last render it is the same blocks again; otherwise only the
-//! families whose sources published are stitched anew, the others are reused as they are. A
-//! scrape never touches a database. Downstream readers (the evaluator, `/readyz`) read the typed families and
-//! readiness from here too.
+//! families whose sources published are stitched anew from their sources' encoded (or
+//! compressed) parts, the others are reused as they are. A scrape never touches a database.
+//! Downstream readers (the evaluator, `/readyz`) read the typed families and readiness from here
+//! too.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -19,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::collectors::Output;
 use crate::detail::Report;
+use crate::gzip::Piece;
 use crate::metrics::{encode_samples, write_header, Family, Kind};
 use crate::telemetry::Telemetry;
 
@@ -64,6 +67,16 @@ struct EncodedFamily {
     help: &'static str,
     kind: Kind,
     lines: String,
+    /// `lines` compressed, made when a gzip render first needs it or at publish once gzip is
+    /// asked for.
+    gz: OnceLock<Piece>,
+}
+
+impl EncodedFamily {
+    fn gz(&self) -> &Piece {
+        self.gz
+            .get_or_init(|| Piece::compress(self.lines.as_bytes()))
+    }
 }
 
 /// Source of [`EncodedFamily::id`].
@@ -73,11 +86,14 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 struct Block {
     parts: Vec<u64>,
     bytes: Bytes,
+    gz: Option<Piece>,
 }
 
 struct Rendered {
     generation: u64,
     chunks: Arc<[Bytes]>,
+    /// The same, compressed: only once a scraper asked for gzip.
+    gz: Option<Arc<[Piece]>>,
     blocks: HashMap<&'static str, Block>,
 }
 
@@ -87,6 +103,8 @@ pub struct Snapshot {
     ready: RwLock<BTreeMap<String, bool>>,
     generation: watch::Sender<u64>,
     rendered: Mutex<Option<Rendered>>,
+    /// Set by the first gzip render: from then on publishing compresses too.
+    gzip_wanted: AtomicBool,
     telemetry: Arc<Telemetry>,
 }
 
@@ -98,6 +116,7 @@ impl Snapshot {
             ready: RwLock::new(BTreeMap::new()),
             generation: watch::channel(0).0,
             rendered: Mutex::new(None),
+            gzip_wanted: AtomicBool::new(false),
             telemetry,
         }
     }
@@ -111,14 +130,22 @@ impl Snapshot {
     /// `database` for per-database collectors).
     pub fn publish(&self, key: SourceKey, source_labels: &[(&'static str, &str)], output: Output) {
         let Output { families, report } = output;
+        let gzip = self.gzip_wanted.load(Ordering::Relaxed);
         let encoded = families
             .iter()
-            .map(|f| EncodedFamily {
-                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                name: f.name,
-                help: f.help,
-                kind: f.kind,
-                lines: encode_samples(f, source_labels),
+            .map(|f| {
+                let e = EncodedFamily {
+                    id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                    name: f.name,
+                    help: f.help,
+                    kind: f.kind,
+                    lines: encode_samples(f, source_labels),
+                    gz: OnceLock::new(),
+                };
+                if gzip {
+                    e.gz();
+                }
+                e
             })
             .collect();
         let entry = Entry {
@@ -214,11 +241,23 @@ impl Snapshot {
     /// The exposition in Prometheus' text format: one chunk per metric family, then the
     /// self-metrics. Unchanged families are the very same buffers as in the previous render.
     pub fn render_chunks(&self) -> Arc<[Bytes]> {
+        self.rendered(false).0
+    }
+
+    /// The exposition compressed: one [`Piece`] per metric family, then the self-metrics, to be
+    /// laid under a gzip header ([`crate::gzip`]). The first call turns on compression at
+    /// publish, so later renders only join pieces already made.
+    pub fn render_gzip(&self) -> Arc<[Piece]> {
+        self.gzip_wanted.store(true, Ordering::Relaxed);
+        self.rendered(true).1.expect("a gzip render has pieces")
+    }
+
+    fn rendered(&self, gzip: bool) -> (Arc<[Bytes]>, Option<Arc<[Piece]>>) {
         let generation = *self.generation.borrow();
         let mut cache = self.rendered.lock().unwrap();
         if let Some(r) = cache.as_ref() {
-            if r.generation == generation {
-                return r.chunks.clone();
+            if r.generation == generation && (!gzip || r.gz.is_some()) {
+                return (r.chunks.clone(), r.gz.clone());
             }
         }
         let entries: Vec<Arc<Vec<EncodedFamily>>> = self
@@ -237,35 +276,55 @@ impl Snapshot {
         let mut previous = cache.take().map(|r| r.blocks).unwrap_or_default();
         let mut blocks = HashMap::with_capacity(by_name.len());
         let mut chunks = Vec::with_capacity(by_name.len() + 1);
+        let mut pieces = Vec::with_capacity(if gzip { by_name.len() + 1 } else { 0 });
         for (name, parts) in by_name {
             let ids: Vec<u64> = parts.iter().map(|p| p.id).collect();
-            let block = match previous.remove(name) {
+            let mut block = match previous.remove(name) {
                 Some(b) if b.parts == ids => b,
                 _ => Block {
                     parts: ids,
                     bytes: stitch(&parts),
+                    gz: None,
                 },
             };
+            if gzip {
+                let piece = block.gz.get_or_insert_with(|| {
+                    let header = Piece::compress(header_of(parts[0]).as_bytes());
+                    Piece::join(std::iter::once(&header).chain(parts.iter().map(|p| p.gz())))
+                });
+                pieces.push(piece.clone());
+            }
             chunks.push(block.bytes.clone());
             blocks.insert(name, block);
         }
-        chunks.push(Bytes::from(self.telemetry.encode()));
+        let own = Bytes::from(self.telemetry.encode());
+        if gzip {
+            pieces.push(Piece::compress(&own));
+        }
+        chunks.push(own);
         let chunks: Arc<[Bytes]> = chunks.into();
+        let gz: Option<Arc<[Piece]>> = gzip.then(|| pieces.into());
         *cache = Some(Rendered {
             generation,
             chunks: chunks.clone(),
+            gz: gz.clone(),
             blocks,
         });
-        chunks
+        (chunks, gz)
     }
+}
+
+/// A family's `# HELP` and `# TYPE` lines.
+fn header_of(f: &EncodedFamily) -> String {
+    let mut out = String::with_capacity(f.help.len() + 128);
+    write_header(&mut out, f.name, f.help, f.kind.as_str());
+    out
 }
 
 /// One family's block: its header, then every source's samples.
 fn stitch(parts: &[&EncodedFamily]) -> Bytes {
-    let first = parts[0];
-    let size = parts.iter().map(|p| p.lines.len()).sum::<usize>() + first.help.len() + 128;
-    let mut out = String::with_capacity(size);
-    write_header(&mut out, first.name, first.help, first.kind.as_str());
+    let mut out = header_of(parts[0]);
+    out.reserve(parts.iter().map(|p| p.lines.len()).sum::<usize>());
     for p in parts {
         out.push_str(&p.lines);
     }
@@ -313,5 +372,35 @@ mod tests {
         s.remove_target("a");
         let text = String::from_utf8(s.render().to_vec()).unwrap();
         assert!(!text.contains("target=\"a\""));
+    }
+
+    /// The gzip pieces under one header inflate to the plain exposition, before and after a
+    /// source publishes again (when publishing compresses too).
+    #[test]
+    fn the_gzip_render_inflates_to_the_plain_one() {
+        use std::io::Read;
+        let s = Snapshot::new(Arc::new(Telemetry::new(0.05)));
+        let inflated = |s: &Snapshot| {
+            let mut crc = crate::gzip::Crc::default();
+            let mut body = crate::gzip::HEADER.to_vec();
+            for p in s.render_gzip().iter() {
+                crc.add(p);
+                body.extend_from_slice(&p.bytes);
+            }
+            body.extend_from_slice(&crc.trailer());
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        };
+        for (t, v) in [("a", 1.0), ("b", 2.0), ("a", 3.0)] {
+            let f = Family::gauge("pgvitals_demo_bytes", "demo").with([("x", "1".into())], v);
+            s.publish(key(t, "c"), &[("target", t)], vec![f].into());
+            assert_eq!(inflated(&s), s.render().to_vec());
+        }
+        assert!(String::from_utf8(inflated(&s))
+            .unwrap()
+            .contains("pgvitals_demo_bytes{target=\"a\",x=\"1\"} 3\n"));
     }
 }

@@ -489,3 +489,71 @@ async fn one_poll_at_a_time_still_polls_everything() {
     .await;
     daemon.shutdown().await;
 }
+
+/// `curl -H 'Accept-Encoding: gzip'` gets a gzip body that inflates to the very exposition a
+/// plain scrape gets (taken between two plain scrapes that agree, so nothing was published in
+/// between); without the header the body is plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_gzipped_when_the_scraper_asks() {
+    use std::io::Read;
+    let cluster = shared_cluster();
+    let db = fresh_database(cluster, "gzip").await;
+    let daemon = start(config(cluster, &db, "")).await;
+    wait_ready(&daemon).await;
+    let url = format!("http://{}/metrics", daemon.addr());
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-D", "-"])
+            .args(args)
+            .arg(&url)
+            .output()
+            .expect("running curl");
+        assert!(out.status.success(), "curl {args:?}: {out:?}");
+        let split = out
+            .stdout
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head");
+        let head = String::from_utf8_lossy(&out.stdout[..split]).to_lowercase();
+        (head, out.stdout[split + 4..].to_vec())
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (plain_head, before) = curl(&[]);
+        let (gzip_head, gz) = curl(&["-H", "Accept-Encoding: gzip"]);
+        let (_, after) = curl(&[]);
+        assert!(
+            !plain_head.contains("content-encoding"),
+            "plain scrape: {plain_head}"
+        );
+        assert!(
+            gzip_head.contains("content-encoding: gzip"),
+            "gzip scrape: {gzip_head}"
+        );
+        assert!(gz.starts_with(&[0x1f, 0x8b]), "not gzip: {:?}", &gz[..8]);
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut inflated)
+            .expect("a valid gzip body");
+        assert!(
+            gz.len() < inflated.len(),
+            "{} of {}",
+            gz.len(),
+            inflated.len()
+        );
+        if before == after {
+            assert!(
+                inflated == before,
+                "the gzip body inflates to another exposition"
+            );
+            assert!(String::from_utf8(inflated)
+                .unwrap()
+                .contains("pgvitals_up{target=\"main\"} 1\n"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the exposition never held still across three scrapes"
+        );
+    }
+}
