@@ -9,7 +9,7 @@ use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress};
 
 /// gzip's member header: deflate, no name, no time, unknown OS.
-pub const HEADER: &[u8] = &[0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff];
+const HEADER: &[u8] = &[0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// A compressed piece: raw DEFLATE (not final, byte-aligned), and the CRC-32 and length of the
 /// text it holds.
@@ -50,10 +50,9 @@ impl Piece {
 
     /// The pieces one after the other, as one piece.
     pub fn join<'a>(pieces: impl IntoIterator<Item = &'a Piece>) -> Piece {
-        let pieces: Vec<&Piece> = pieces.into_iter().collect();
-        let mut out = Vec::with_capacity(pieces.iter().map(|p| p.bytes.len()).sum());
+        let mut out = Vec::new();
         let mut crc = Crc::default();
-        for p in &pieces {
+        for p in pieces {
             out.extend_from_slice(&p.bytes);
             crc.add(p);
         }
@@ -65,16 +64,29 @@ impl Piece {
     }
 }
 
+/// A whole gzip member of the pieces, as buffers to send one after the other: the header, each
+/// piece's bytes (shared, not copied), the final block and the trailer.
+pub fn member<'a>(pieces: impl IntoIterator<Item = &'a Piece>) -> Vec<Bytes> {
+    let mut crc = Crc::default();
+    let mut out = vec![Bytes::from_static(HEADER)];
+    for p in pieces {
+        crc.add(p);
+        out.push(p.bytes.clone());
+    }
+    out.push(crc.trailer());
+    out
+}
+
 /// The running CRC-32 and length of pieces laid side by side.
 #[derive(Default)]
-pub struct Crc {
+struct Crc {
     hasher: crc32fast::Hasher,
     len: u64,
 }
 
 impl Crc {
     /// Adds the next piece.
-    pub fn add(&mut self, p: &Piece) {
+    fn add(&mut self, p: &Piece) {
         self.hasher
             .combine(&crc32fast::Hasher::new_with_initial_len(p.crc, p.len));
         self.len += p.len;
@@ -82,7 +94,7 @@ impl Crc {
 
     /// The empty final block and the gzip trailer (CRC-32 and length mod 2³²) that close a
     /// member made of the pieces added.
-    pub fn trailer(self) -> Bytes {
+    fn trailer(self) -> Bytes {
         let mut out = vec![0x03, 0x00];
         out.extend_from_slice(&self.hasher.finalize().to_le_bytes());
         out.extend_from_slice(&(self.len as u32).to_le_bytes());
@@ -117,18 +129,12 @@ mod tests {
         ];
         let pieces: Vec<Piece> = texts.iter().map(|t| Piece::compress(t)).collect();
         let joined = Piece::join(&pieces[1..3]);
-        let mut crc = Crc::default();
-        let mut body = vec![Bytes::from_static(HEADER)];
-        for p in [&pieces[0], &joined, &pieces[3]] {
-            crc.add(p);
-            body.push(p.bytes.clone());
-        }
-        body.push(crc.trailer());
+        let body = member([&pieces[0], &joined, &pieces[3]]);
         assert_eq!(inflate(&body), texts.concat());
         // Compressed, it is much smaller than the text.
         let size: usize = body.iter().map(Bytes::len).sum();
         assert!(size * 4 < texts.concat().len(), "{size} bytes");
         // No piece at all is a valid empty member.
-        assert!(inflate(&[Bytes::from_static(HEADER), Crc::default().trailer()]).is_empty());
+        assert!(inflate(&member([])).is_empty());
     }
 }

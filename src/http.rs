@@ -263,15 +263,7 @@ fn route(req: &Parts, snapshot: &Snapshot, alerts: &Alerts) -> Response<Chunks> 
                 // Pieces compressed when their polls published, under one gzip header.
                 let pieces = snapshot.render_gzip();
                 let alert_piece = gzip::Piece::compress(&alert_series);
-                let mut crc = gzip::Crc::default();
-                let mut body = VecDeque::with_capacity(pieces.len() + 3);
-                body.push_back(Bytes::from_static(gzip::HEADER));
-                for p in pieces.iter().chain([&alert_piece]) {
-                    crc.add(p);
-                    body.push_back(p.bytes.clone());
-                }
-                body.push_back(crc.trailer());
-                body
+                gzip::member(pieces.iter().chain([&alert_piece])).into()
             } else {
                 let mut body: VecDeque<Bytes> = snapshot.render_chunks().iter().cloned().collect();
                 if !alert_series.is_empty() {

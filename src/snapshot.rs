@@ -381,13 +381,7 @@ mod tests {
         use std::io::Read;
         let s = Snapshot::new(Arc::new(Telemetry::new(0.05)));
         let inflated = |s: &Snapshot| {
-            let mut crc = crate::gzip::Crc::default();
-            let mut body = crate::gzip::HEADER.to_vec();
-            for p in s.render_gzip().iter() {
-                crc.add(p);
-                body.extend_from_slice(&p.bytes);
-            }
-            body.extend_from_slice(&crc.trailer());
+            let body = crate::gzip::member(s.render_gzip().iter()).concat();
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(&body[..])
                 .read_to_end(&mut out)

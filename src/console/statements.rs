@@ -181,11 +181,12 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
 
 /// One statement's page (`None`: in no target's history).
 pub fn one(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<String>, String> {
+    // The page's window defaults to 1h (the JSON's to 15m); `target` and the rest pass through.
     let window = param(query, "window").unwrap_or("1h");
-    let mut detail_query = format!("window={window}");
-    if let Some(t) = param(query, "target") {
-        detail_query.push_str(&format!("&target={t}"));
-    }
+    let detail_query = match param(query, "window") {
+        Some(_) => query.to_string(),
+        None => format!("window=1h&{query}"),
+    };
     let Some(v) = pages::statements::detail(snapshot, queryid, &detail_query)? else {
         return Ok(None);
     };
