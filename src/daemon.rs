@@ -122,7 +122,11 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (shutdown, rx) = watch::channel(false);
-        let targets_len = targets.len();
+        let owned = targets
+            .iter()
+            .filter(|t| config.shard.is_none_or(|s| s.owns(&t.name)))
+            .count();
+        let of = targets.len();
         let scheduler = Scheduler::start(&config, targets, snapshot.clone());
         let pgbouncers = PgBouncers::start(&config, bouncers, snapshot.clone());
         let (reload_tx, mut reload_rx) = mpsc::channel::<http::ReloadRequest>(4);
@@ -138,9 +142,9 @@ impl Daemon {
         )));
         match config.shard {
             Some(s) => {
-                info!(%addr, shard = s.index, shards = s.count, targets = targets_len, of = config.targets.len(), "pgvitals listening")
+                info!(%addr, shard = s.index, shards = s.count, targets = owned, of, "pgvitals listening")
             }
-            None => info!(%addr, targets = targets_len, "pgvitals listening"),
+            None => info!(%addr, targets = owned, "pgvitals listening"),
         }
         snapshot.telemetry().reloaded(true);
         let control = Arc::new(Control {

@@ -336,13 +336,12 @@ impl Config {
         Ok(())
     }
 
-    /// Resolves the targets this daemon polls (its shard's, or all): reads `dsn_env`,
-    /// `password_file`, expands `${VAR}`.
+    /// Resolves every target of `targets:` (all shards: the scheduler keeps this daemon's
+    /// share): reads `dsn_env`, `password_file`, expands `${VAR}`.
     pub fn resolve_targets(&self) -> Result<Vec<ResolvedTarget>, ConfigError> {
         self.targets
             .iter()
             .enumerate()
-            .filter(|(_, t)| self.shard.is_none_or(|s| s.owns(&t.name)))
             .map(|(i, t)| {
                 t.resolve_at(i).map_err(|(key, message)| ConfigError {
                     file: "<config>".into(),

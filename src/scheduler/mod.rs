@@ -13,6 +13,8 @@
 //! cancelled on the server. A poll's result replaces the collector's previous one in the
 //! snapshot; a failed poll removes it, so no stale number is served as current.
 
+mod owners;
+
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -30,6 +32,7 @@ use crate::db;
 use crate::metrics::Family;
 use crate::queries;
 use crate::snapshot::{Snapshot, SourceKey};
+use owners::DatabaseOwners;
 
 /// How long in-flight polls get to finish at shutdown before they are cancelled.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -41,6 +44,8 @@ pub struct Scheduler {
     snapshot: Arc<Snapshot>,
     shared: Shared,
     running: BTreeMap<String, Running>,
+    /// Who reports each database's rows of the cluster-wide views.
+    owners: Arc<DatabaseOwners>,
 }
 
 /// What every supervisor of one configuration shares.
@@ -136,7 +141,8 @@ impl Changes {
 }
 
 impl Scheduler {
-    /// Starts one supervisor per target.
+    /// Starts one supervisor per target of this daemon's shard (`targets` is every configured
+    /// target, all shards: who reports which database's rows depends on all of them).
     pub fn start(
         config: &Config,
         targets: Vec<ResolvedTarget>,
@@ -146,11 +152,21 @@ impl Scheduler {
             snapshot,
             shared: Shared::new(config),
             running: BTreeMap::new(),
+            owners: Arc::default(),
         };
-        for t in targets {
+        for t in s.own_share(config, targets) {
             s.start_target(t);
         }
         s
+    }
+
+    /// The targets this daemon polls: its shard's, or all. Records every target's claims first.
+    fn own_share(&self, config: &Config, targets: Vec<ResolvedTarget>) -> Vec<ResolvedTarget> {
+        self.owners.set(&targets);
+        targets
+            .into_iter()
+            .filter(|t| config.shard.is_none_or(|s| s.owns(&t.name)))
+            .collect()
     }
 
     fn start_target(&mut self, target: ResolvedTarget) {
@@ -162,6 +178,8 @@ impl Scheduler {
         let sup = Supervisor {
             state: Arc::new(TargetState {
                 tls: db::tls_connector(&target.tls).map_err(|e| format!("TLS settings: {e:#}")),
+                server: owners::server_key(&target),
+                owners: self.owners.clone(),
                 target,
                 up: AtomicBool::new(false),
                 server_version: AtomicI32::new(0),
@@ -195,9 +213,10 @@ impl Scheduler {
         }
     }
 
-    /// Applies a reloaded configuration: starts new targets, stops removed ones, restarts
-    /// changed ones (all of them when collector, connection or concurrency settings changed);
-    /// the others keep running untouched.
+    /// Applies a reloaded configuration or target list (`targets`: all shards, as in
+    /// [`Scheduler::start`]): starts new targets, stops removed ones, restarts changed ones (all
+    /// of them when collector, connection or concurrency settings changed); the others keep
+    /// running untouched.
     pub async fn apply(&mut self, config: &Config, targets: Vec<ResolvedTarget>) -> Changes {
         let mut changes = Changes::default();
         let shared = Shared::new(config);
@@ -205,8 +224,11 @@ impl Scheduler {
         if restart_all {
             self.shared = shared;
         }
-        let wanted: BTreeMap<String, ResolvedTarget> =
-            targets.into_iter().map(|t| (t.name.clone(), t)).collect();
+        let wanted: BTreeMap<String, ResolvedTarget> = self
+            .own_share(config, targets)
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect();
         let gone: Vec<String> = self
             .running
             .keys()
@@ -253,6 +275,9 @@ struct TargetState {
     /// The TLS connector, or why it could not be built (then the target is down).
     tls: Result<db::Tls, String>,
     target: ResolvedTarget,
+    /// [`owners::server_key`] of the target, and who reports which database's rows.
+    server: String,
+    owners: Arc<DatabaseOwners>,
     up: AtomicBool,
     server_version: AtomicI32,
 }
@@ -687,6 +712,14 @@ async fn poll(
             ("database", key.database.as_str()),
         ],
     };
+    let mut result = result;
+    if spec.scope == Scope::Cluster {
+        let families = match &mut result {
+            Ok(output) => &mut output.families,
+            Err((_, partial)) => partial,
+        };
+        state.owners.retain(&state.server, &key.target, families);
+    }
     let outcome = match result {
         // The families go first and the success gauge after: a scrape in between sees the
         // new families with the old verdict, never a new verdict over the old families.
