@@ -14,12 +14,15 @@ use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use std::collections::BTreeMap;
+
 use crate::alerts::Alerts;
-use crate::config::Config;
+use crate::config::{Config, ResolvedTarget};
+use crate::discovery::{self, Discovery};
 use crate::pgbouncer::PgBouncers;
 use crate::scheduler::{Changes, Scheduler};
 use crate::snapshot::Snapshot;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Labeled, Telemetry};
 use crate::{http, scheduler};
 
 /// A started daemon.
@@ -35,7 +38,20 @@ struct Control {
     source: Option<PathBuf>,
     snapshot: Arc<Snapshot>,
     alerts: Arc<Alerts>,
-    running: Mutex<Option<(Config, Scheduler, PgBouncers)>>,
+    running: Mutex<Option<Running>>,
+    /// `pgvitals_targets{source}` and `pgvitals_target_file_read_successful{file}`.
+    counts: Arc<Labeled<1>>,
+    files: Arc<Labeled<1>>,
+}
+
+/// The configuration in force and what runs it.
+struct Running {
+    config: Config,
+    scheduler: Scheduler,
+    pgbouncers: PgBouncers,
+    discovery: Discovery,
+    /// The label values of `counts` and `files` last set, to drop those that went.
+    shown: (Vec<String>, Vec<String>),
 }
 
 impl Control {
@@ -48,20 +64,23 @@ impl Control {
 
     async fn apply(&self, config: Config) -> anyhow::Result<Changes> {
         // Everything that can fail comes first: nothing changes unless all of it succeeds.
-        let targets = config.resolve_targets().context("resolving targets")?;
-        check_tls(&targets)?;
+        let configured = config.resolve_targets().context("resolving targets")?;
+        check_tls(&configured)?;
         let bouncers = config
             .resolve_pgbouncers()
             .context("resolving pgbouncers")?;
         check_pgbouncer_tls(&bouncers)?;
-        let mut running = self.running.lock().await;
-        let Some((current, scheduler, pgbouncers)) = running.as_mut() else {
+        let mut guard = self.running.lock().await;
+        let Some(r) = guard.as_mut() else {
             anyhow::bail!("the daemon is shutting down");
         };
         self.alerts.reload(&config)?;
-        let mut changes = scheduler.apply(&config, targets).await;
-        changes.extend(pgbouncers.apply(&config, bouncers).await);
-        if current.listen != config.listen || current.web != config.web {
+        r.discovery.refresh(&config.target_files);
+        let (targets, sources) = discovery::merge(configured, &r.discovery);
+        self.show_counts(r, &config, &targets, &sources);
+        let mut changes = r.scheduler.apply(&config, targets).await;
+        changes.extend(r.pgbouncers.apply(&config, bouncers).await);
+        if r.config.listen != config.listen || r.config.web != config.web {
             warn!("configuration reloaded; changes to `listen` and `web` need a restart");
         }
         info!(
@@ -70,8 +89,90 @@ impl Control {
             restarted = changes.restarted.join(","),
             "configuration reloaded"
         );
-        *current = config;
+        r.config = config;
         Ok(changes)
+    }
+
+    /// Re-reads `target_files` and applies what changed in them; `targets:` and the rest of
+    /// the configuration stay as they are.
+    async fn refresh_files(&self) -> Option<Changes> {
+        let mut guard = self.running.lock().await;
+        let r = guard.as_mut()?;
+        if r.config.target_files.is_empty() {
+            return None;
+        }
+        let changed = r.discovery.refresh(&r.config.target_files);
+        let configured = match r.config.resolve_targets() {
+            Ok(c) => c,
+            Err(e) => {
+                error!("target files not applied: resolving `targets:` failed: {e}");
+                return None;
+            }
+        };
+        let (targets, sources) = discovery::merge(configured, &r.discovery);
+        let config = r.config.clone();
+        self.show_counts(r, &config, &targets, &sources);
+        if !changed {
+            self.snapshot.bump();
+            return None;
+        }
+        let changes = r.scheduler.apply(&config, targets).await;
+        if !(changes.added.is_empty() && changes.removed.is_empty() && changes.restarted.is_empty())
+        {
+            info!(
+                added = changes.added.join(","),
+                removed = changes.removed.join(","),
+                restarted = changes.restarted.join(","),
+                "target files changed"
+            );
+        }
+        self.snapshot.bump();
+        Some(changes)
+    }
+
+    /// Sets `pgvitals_targets{source}` (this daemon's share) and each target file's standing.
+    fn show_counts(
+        &self,
+        r: &mut Running,
+        config: &Config,
+        targets: &[ResolvedTarget],
+        sources: &[String],
+    ) {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        counts.insert("config", 0);
+        for (t, source) in targets.iter().zip(sources) {
+            let n = counts.entry(source.as_str()).or_default();
+            if config.shard.is_none_or(|s| s.owns(&t.name)) {
+                *n += 1;
+            }
+        }
+        let status = r.discovery.status();
+        for gone in r
+            .shown
+            .0
+            .iter()
+            .filter(|s| !counts.contains_key(s.as_str()))
+        {
+            self.counts.remove([gone]);
+        }
+        for gone in r
+            .shown
+            .1
+            .iter()
+            .filter(|f| !status.iter().any(|s| &s.file == *f))
+        {
+            self.files.remove([gone]);
+        }
+        for (source, n) in &counts {
+            self.counts.set([source], *n as f64);
+        }
+        for s in &status {
+            self.files.set([&s.file], if s.ok { 1.0 } else { 0.0 });
+        }
+        r.shown = (
+            counts.keys().map(|s| s.to_string()).collect(),
+            status.into_iter().map(|s| s.file).collect(),
+        );
     }
 
     async fn reload_file(&self) -> anyhow::Result<Changes> {
@@ -102,8 +203,8 @@ impl Daemon {
     }
 
     async fn start_inner(config: Config, source: Option<PathBuf>) -> anyhow::Result<Daemon> {
-        let targets = config.resolve_targets().context("resolving targets")?;
-        check_tls(&targets)?;
+        let configured = config.resolve_targets().context("resolving targets")?;
+        check_tls(&configured)?;
         let bouncers = config
             .resolve_pgbouncers()
             .context("resolving pgbouncers")?;
@@ -111,6 +212,22 @@ impl Daemon {
         let telemetry = Arc::new(Telemetry::new(
             config.thresholds.connection_acquisition.0.as_secs_f64(),
         ));
+        let counts = Arc::new(Labeled::gauge(
+            "pgvitals_targets",
+            "Targets this daemon polls, by where they are listed: source=config (`targets:`) or a target file's path.",
+            ["source"],
+        ));
+        let files = Arc::new(Labeled::gauge(
+            "pgvitals_target_file_read_successful",
+            "1 if the target file's current text was taken, 0 if it was refused (its last good list stays; the log says why).",
+            ["file"],
+        ));
+        telemetry
+            .register(counts.clone())
+            .map_err(anyhow::Error::msg)?;
+        telemetry
+            .register(files.clone())
+            .map_err(anyhow::Error::msg)?;
         let snapshot = Arc::new(Snapshot::new(telemetry));
         let source_name = source
             .as_ref()
@@ -122,12 +239,15 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (shutdown, rx) = watch::channel(false);
+        let mut discovery = Discovery::default();
+        discovery.refresh(&config.target_files);
+        let (targets, sources) = discovery::merge(configured, &discovery);
         let owned = targets
             .iter()
             .filter(|t| config.shard.is_none_or(|s| s.owns(&t.name)))
             .count();
         let of = targets.len();
-        let scheduler = Scheduler::start(&config, targets, snapshot.clone());
+        let scheduler = Scheduler::start(&config, targets.clone(), snapshot.clone());
         let pgbouncers = PgBouncers::start(&config, bouncers, snapshot.clone());
         let (reload_tx, mut reload_rx) = mpsc::channel::<http::ReloadRequest>(4);
         let lifecycle = config.web.enable_lifecycle.then_some(reload_tx);
@@ -138,7 +258,7 @@ impl Daemon {
             snapshot.clone(),
             alerts.clone(),
             lifecycle,
-            rx,
+            rx.clone(),
         )));
         match config.shard {
             Some(s) => {
@@ -146,13 +266,31 @@ impl Daemon {
             }
             None => info!(%addr, targets = owned, "pgvitals listening"),
         }
+        if owned == 0 && config.pgbouncers.is_empty() {
+            warn!(
+                target_files = config.target_files.join(","),
+                "this daemon polls no target: `targets:` and the target files list none for it, so /metrics will hold no server"
+            );
+        }
         snapshot.telemetry().reloaded(true);
         let control = Arc::new(Control {
             source,
             snapshot,
             alerts,
-            running: Mutex::new(Some((config, scheduler, pgbouncers))),
+            running: Mutex::new(None),
+            counts,
+            files,
         });
+        let mut running = Running {
+            config,
+            scheduler,
+            pgbouncers,
+            discovery,
+            shown: Default::default(),
+        };
+        let config = running.config.clone();
+        control.show_counts(&mut running, &config, &targets, &sources);
+        *control.running.lock().await = Some(running);
         let c = control.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(reply) = reload_rx.recv().await {
@@ -163,6 +301,7 @@ impl Daemon {
                 let _ = reply.send(result.map(|_| ()).map_err(|e| format!("{e:#}")));
             }
         }));
+        tasks.push(tokio::spawn(watch_target_files(control.clone(), rx)));
         Ok(Daemon {
             addr,
             control,
@@ -209,9 +348,9 @@ impl Daemon {
         let _ = self.shutdown.send(true);
         let running = self.control.running.lock().await.take();
         let all = async move {
-            if let Some((_, s, p)) = running {
-                s.stop().await;
-                p.stop().await;
+            if let Some(r) = running {
+                r.scheduler.stop().await;
+                r.pgbouncers.stop().await;
             }
             for t in self.tasks {
                 t.abort();
@@ -224,6 +363,22 @@ impl Daemon {
         {
             tracing::warn!("shutdown grace period passed; exiting with polls still running");
         }
+    }
+}
+
+/// Re-reads `target_files` every `target_files_refresh` (the running configuration's) until
+/// shutdown.
+async fn watch_target_files(control: Arc<Control>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let every = match control.running.lock().await.as_ref() {
+            Some(r) => r.config.target_files_refresh.0,
+            None => return,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        control.refresh_files().await;
     }
 }
 

@@ -15,6 +15,7 @@ pub mod db;
 pub mod ddl;
 pub mod demo;
 pub mod detail;
+pub mod discovery;
 pub mod figures;
 pub mod gzip;
 pub mod history;

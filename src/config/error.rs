@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::de::DeserializeOwned;
+
 /// A configuration error, located in the file where that is possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -36,6 +38,42 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Deserializes YAML (or JSON) text strictly; an error names `file`, the line and column the
+/// parser stopped at, and the dotted key.
+pub(super) fn deserialize_located<T: DeserializeOwned>(
+    text: &str,
+    file: &str,
+) -> Result<T, ConfigError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let loc = inner.location();
+        let message = strip_location(&inner.to_string());
+        // serde_yaml_ng prefixes the parent path; we print the full key ourselves.
+        let message = match message.split_once(": ") {
+            Some((prefix, rest)) if key.starts_with(prefix) => rest.to_string(),
+            _ => message,
+        };
+        let (line, column) = match &loc {
+            Some(l) => (Some(l.line()), Some(l.column())),
+            // The parser gives no location when the text holds a second document: point
+            // at where it starts.
+            None if message.contains("more than one document") => {
+                (second_document_line(text), Some(1))
+            }
+            None => (None, None),
+        };
+        ConfigError {
+            file: file.to_string(),
+            line,
+            column,
+            key: if key == "." { String::new() } else { key },
+            message,
+        }
+    })
+}
 
 /// The 1-based line where a second YAML document starts: a `---`/`...` marker after some
 /// content, else the last line with content (what follows the first document's end).

@@ -16,6 +16,7 @@ mod error;
 mod pgbouncers;
 mod secrets;
 mod standards;
+mod target_files;
 mod targets;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ pub use error::*;
 pub use pgbouncers::*;
 pub use secrets::*;
 pub use standards::*;
+pub use target_files::*;
 pub use targets::*;
 pub use thresholds::*;
 pub use web::*;
@@ -54,6 +56,14 @@ pub struct Config {
     /// The PostgreSQL servers to watch (none when only PgBouncers are).
     #[serde(default)]
     pub targets: Vec<TargetConfig>,
+    /// Files that list more targets (YAML or JSON lists of `targets:` entries), re-read every
+    /// `target_files_refresh`; the last path segment may be a glob (`targets/*.yaml`).
+    /// Relative paths are relative to the configuration file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_files: Vec<String>,
+    /// How often `target_files` are re-read.
+    #[serde(default = "default_target_files_refresh")]
+    pub target_files_refresh: Dur,
     /// The PgBouncer poolers to watch; none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pgbouncers: Vec<PgBouncerConfig>,
@@ -85,6 +95,10 @@ pub struct Config {
     /// The HTTP server: TLS, authentication, limits, lifecycle endpoints.
     #[serde(default)]
     pub web: WebConfig,
+}
+
+fn default_target_files_refresh() -> Dur {
+    Dur::secs(30)
 }
 
 fn default_max_concurrent_polls() -> usize {
@@ -137,39 +151,19 @@ impl Config {
             key: String::new(),
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&text, &file)
+        let mut config = Config::parse(&text, &file)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for pattern in &mut config.target_files {
+            if Path::new(pattern.as_str()).is_relative() {
+                *pattern = dir.join(&*pattern).display().to_string();
+            }
+        }
+        Ok(config)
     }
 
     /// Parses and validates configuration text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let loc = inner.location();
-            let message = strip_location(&inner.to_string());
-            // serde_yaml_ng prefixes the parent path; we print the full key ourselves.
-            let message = match message.split_once(": ") {
-                Some((prefix, rest)) if key.starts_with(prefix) => rest.to_string(),
-                _ => message,
-            };
-            let (line, column) = match &loc {
-                Some(l) => (Some(l.line()), Some(l.column())),
-                // The parser gives no location when the text holds a second document: point
-                // at where it starts.
-                None if message.contains("more than one document") => {
-                    (second_document_line(text), Some(1))
-                }
-                None => (None, None),
-            };
-            ConfigError {
-                file: file.to_string(),
-                line,
-                column,
-                key: if key == "." { String::new() } else { key },
-                message,
-            }
-        })?;
+        let config: Config = deserialize_located(text, file)?;
         config.validate(text, file)?;
         Ok(config)
     }
@@ -185,10 +179,19 @@ impl Config {
                 message,
             }
         };
-        if self.targets.is_empty() && self.pgbouncers.is_empty() {
+        if self.targets.is_empty() && self.pgbouncers.is_empty() && self.target_files.is_empty() {
             return Err(err(
                 "targets".into(),
-                "at least one target (or pgbouncer) is required".into(),
+                "at least one target, pgbouncer or target file is required".into(),
+            ));
+        }
+        for (i, pattern) in self.target_files.iter().enumerate() {
+            check_pattern(pattern).map_err(|m| err(format!("target_files[{i}]"), m))?;
+        }
+        if self.target_files_refresh.0.is_zero() {
+            return Err(err(
+                "target_files_refresh".into(),
+                "must be longer than 0s".into(),
             ));
         }
         let mut names = BTreeSet::new();
@@ -204,18 +207,7 @@ impl Config {
                     .map(|(i, b)| (format!("pgbouncers[{i}].name"), b.name.as_str())),
             );
         for (key, name) in named {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return Err(err(
-                    key,
-                    format!(
-                        "`{name}` is not a valid target name: use letters, digits, `-`, `_` or `.`"
-                    ),
-                ));
-            }
+            check_name(name).map_err(|m| err(key.clone(), m))?;
             if !names.insert(name) {
                 return Err(err(
                     key,

@@ -143,14 +143,28 @@ impl fmt::Debug for ResolvedTarget {
     }
 }
 
+/// Refuses a name that cannot be a `target` label value as written.
+pub(super) fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "`{name}` is not a valid target name: use letters, digits, `-`, `_` or `.`"
+        ));
+    }
+    Ok(())
+}
+
 impl TargetConfig {
     pub(super) fn resolve_at(&self, i: usize) -> Result<ResolvedTarget, (String, String)> {
-        let Dsn { pg, tls } = resolve_dsn(
-            &format!("targets[{i}]"),
-            &self.dsn,
-            &self.dsn_env,
-            &self.password_file,
-        )?;
+        self.resolve_as(&format!("targets[{i}]"))
+    }
+
+    /// Resolves the entry; errors name its keys under `at` (`targets[0]`, `[3]` in a target file).
+    pub(super) fn resolve_as(&self, at: &str) -> Result<ResolvedTarget, (String, String)> {
+        let Dsn { pg, tls } = resolve_dsn(at, &self.dsn, &self.dsn_env, &self.password_file)?;
         let user = pg.get_user().map(str::to_string);
         let primary_database = pg
             .get_dbname()

@@ -328,7 +328,41 @@ fn pgbouncers_share_the_name_space_and_the_secret_handling_of_targets() {
     assert!(c.targets.is_empty());
     let e = parse("listen: 127.0.0.1:1\n").unwrap_err();
     assert!(
-        e.message.contains("at least one target (or pgbouncer)"),
+        e.message
+            .contains("at least one target, pgbouncer or target file"),
         "{e}"
+    );
+}
+
+#[test]
+fn target_files_alone_are_enough_and_their_patterns_are_checked() {
+    let c = parse("target_files: [/etc/pgvitals/targets/*.yaml]\n").unwrap();
+    assert!(c.targets.is_empty());
+    assert_eq!(c.target_files_refresh.0, Duration::from_secs(30));
+    let e = parse("target_files:\n  - /etc/*/targets.yaml\n").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.line),
+        ("target_files[0]", Some(2)),
+        "{e}"
+    );
+    assert!(e.message.contains("last path segment"), "{e}");
+    let e = parse("target_files: [t.yaml]\ntarget_files_refresh: 0s\n").unwrap_err();
+    assert_eq!(e.key, "target_files_refresh", "{e}");
+    let e = parse("listen: 127.0.0.1:1\n").unwrap_err();
+    assert!(e.message.contains("target file"), "{e}");
+}
+
+#[test]
+fn relative_target_files_are_read_beside_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, "target_files: [targets/*.yaml, /abs/t.json]\n").unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(
+        c.target_files,
+        [
+            dir.path().join("targets/*.yaml").display().to_string(),
+            "/abs/t.json".to_string()
+        ]
     );
 }
