@@ -192,6 +192,8 @@ async fn every_console_page_shows_what_a_person_needs_in_a_real_browser() {
         "<h2>Suggestions</h2>",
         "CREATE INDEX CONCURRENTLY",
         "(sprint_id)",
+        // Another window keeps to the same target's statement.
+        "href=\"?window=24h&amp;target=main\"",
     ] {
         assert!(
             one.contains(needle),

@@ -33,7 +33,7 @@ pub fn list(snapshot: &Snapshot, query: &str) -> Result<String, String> {
     let keep = |extra: &str| {
         let mut q = extra.to_string();
         if let Some(t) = only {
-            let _ = write!(q, "&target={t}");
+            let _ = write!(q, "&target={}", url(t));
         }
         q
     };
@@ -210,7 +210,12 @@ pub fn one(snapshot: &Snapshot, queryid: &str, query: &str) -> Result<Option<Str
         if w == window {
             let _ = write!(out, "<strong>{w}</strong> ");
         } else {
-            let _ = write!(out, "<a href=\"?window={w}\">{w}</a> ");
+            // The same statement of the same target: queryids repeat across targets.
+            let _ = write!(
+                out,
+                "<a href=\"?window={w}&amp;target={}\">{w}</a> ",
+                url(s(&v, "target"))
+            );
         }
     }
     out.push_str("</p><table class=\"figures\">");
