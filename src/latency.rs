@@ -120,12 +120,18 @@ impl Mixture {
     }
 
     /// Estimated fraction of executions that took at most `x` seconds; `None` with no calls.
+    /// Within [`CDF_RESOLUTION`] of 0 or 1 it is 0 or 1: finer is below the estimate's accuracy
+    /// (and would read as `1.353e-55%`).
     pub fn cdf(&self, x: f64) -> Option<f64> {
         if self.total <= 0.0 {
             return None;
         }
         let s: f64 = self.parts.iter().map(|(w, d)| w * d.cdf(x)).sum();
-        Some((s / self.total).clamp(0.0, 1.0))
+        Some(match (s / self.total).clamp(0.0, 1.0) {
+            f if f < CDF_RESOLUTION => 0.0,
+            f if f > 1.0 - CDF_RESOLUTION => 1.0,
+            f => f,
+        })
     }
 
     /// Estimated `q`-quantile of all executions, seconds; `None` with no calls.
@@ -176,6 +182,9 @@ impl Mixture {
         Some(hi.exp())
     }
 }
+
+/// The finest fraction [`Mixture::cdf`] tells from 0 or 1: [`normal_cdf`]'s error bound.
+pub const CDF_RESOLUTION: f64 = 1.2e-7;
 
 /// Standard normal CDF, via erfc (W. J. Cody-grade accuracy is not needed: |error| < 1.2e-7).
 pub fn normal_cdf(z: f64) -> f64 {
@@ -305,6 +314,9 @@ mod tests {
         let (fast, slow) = (moments(950.0, 0.001, 0.0001), moments(50.0, 0.2, 0.001));
         let mix = Mixture::new([&fast, &slow]);
         assert!((mix.cdf(0.1).unwrap() - 0.95).abs() < 1e-9);
+        // Far in the tails: exactly 0 and 1, not 1e-57.
+        assert_eq!(mix.cdf(1e-9), Some(0.0));
+        assert_eq!(mix.cdf(1e9), Some(1.0));
         let p99 = mix.quantile(0.99).unwrap();
         assert!((p99 - 0.2).abs() < 0.01, "{p99}");
         let p90 = mix.quantile(0.90).unwrap();
