@@ -39,6 +39,20 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// An error at `key` of `file`, at `position` (line, column) when it is known.
+    pub fn at(file: &str, position: Option<(usize, usize)>, key: String, message: String) -> Self {
+        let (line, column) = position.unzip();
+        ConfigError {
+            file: file.to_string(),
+            line,
+            column,
+            key,
+            message,
+        }
+    }
+}
+
 /// Deserializes YAML (or JSON) text strictly; an error names `file`, the line and column the
 /// parser stopped at, and the dotted key.
 pub(super) fn deserialize_located<T: DeserializeOwned>(

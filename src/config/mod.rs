@@ -170,14 +170,7 @@ impl Config {
 
     fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
         let err = |key: String, message: String| {
-            let (line, column) = locate_key(text, &key).unzip();
-            ConfigError {
-                file: file.to_string(),
-                line,
-                column,
-                key,
-                message,
-            }
+            ConfigError::at(file, locate_key(text, &key), key, message)
         };
         if self.targets.is_empty() && self.pgbouncers.is_empty() && self.target_files.is_empty() {
             return Err(err(

@@ -115,16 +115,9 @@ pub fn parse_target_file(text: &str, file: &str) -> Result<TargetList, ConfigErr
             "targets:\n{}",
             text.lines().map(|l| format!("  {l}\n")).collect::<String>()
         );
-        let (line, column) = locate_key(&shifted, &format!("targets{key}"))
-            .map(|(l, c)| (l - 1, c.saturating_sub(2).max(1)))
-            .unzip();
-        ConfigError {
-            file: file.to_string(),
-            line,
-            column,
-            key,
-            message,
-        }
+        let position = locate_key(&shifted, &format!("targets{key}"))
+            .map(|(l, c)| (l - 1, c.saturating_sub(2).max(1)));
+        ConfigError::at(file, position, key, message)
     };
     let mut names = std::collections::BTreeSet::new();
     let mut resolved = Vec::with_capacity(entries.len());
