@@ -49,7 +49,7 @@ curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics.txt"
 # Prometheus' own measure of every scrape of the run (it asks for gzip, as it always does).
 promq() {
   curl -s --data-urlencode "query=$1" "http://127.0.0.1:$prom_port/api/v1/query" |
-    python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(f"{float(r[0]["value"][1]) * 1000:.2f}" if r else "none")'
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print("%.2f" % (float(r[0]["value"][1]) * 1000) if r else "none")'
 }
 range="${minutes}m"
 prom_line="Prometheus scrape_duration_seconds over the run ($(curl -s --data-urlencode "query=count_over_time(scrape_duration_seconds[$range])" "http://127.0.0.1:$prom_port/api/v1/query" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)') scrapes): p50 $(promq "quantile_over_time(0.5, scrape_duration_seconds[$range])") ms, p99 $(promq "quantile_over_time(0.99, scrape_duration_seconds[$range])") ms, max $(promq "max_over_time(scrape_duration_seconds[$range])") ms"
