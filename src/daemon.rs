@@ -4,6 +4,7 @@
 //! reloads the configuration, as does `POST /-/reload` when `web.enable_lifecycle` is on); the
 //! integration tests start one in-process on a free port.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +14,6 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
-
-use std::collections::BTreeMap;
 
 use crate::alerts::Alerts;
 use crate::config::{Config, ResolvedTarget};
@@ -50,8 +49,6 @@ struct Running {
     scheduler: Scheduler,
     pgbouncers: PgBouncers,
     discovery: Discovery,
-    /// The label values of `counts` and `files` last set, to drop those that went.
-    shown: (Vec<String>, Vec<String>),
 }
 
 impl Control {
@@ -77,18 +74,13 @@ impl Control {
         self.alerts.reload(&config)?;
         r.discovery.refresh(&config.target_files);
         let (targets, sources) = discovery::merge(configured, &r.discovery);
-        self.show_counts(r, &config, &targets, &sources);
+        self.show_counts(&config, &r.discovery, &targets, &sources);
         let mut changes = r.scheduler.apply(&config, targets).await;
         changes.extend(r.pgbouncers.apply(&config, bouncers).await);
         if r.config.listen != config.listen || r.config.web != config.web {
             warn!("configuration reloaded; changes to `listen` and `web` need a restart");
         }
-        info!(
-            added = changes.added.join(","),
-            removed = changes.removed.join(","),
-            restarted = changes.restarted.join(","),
-            "configuration reloaded"
-        );
+        log_changes(&changes, "configuration reloaded");
         r.config = config;
         Ok(changes)
     }
@@ -110,31 +102,26 @@ impl Control {
             }
         };
         let (targets, sources) = discovery::merge(configured, &r.discovery);
-        let config = r.config.clone();
-        self.show_counts(r, &config, &targets, &sources);
+        self.show_counts(&r.config, &r.discovery, &targets, &sources);
         if !changed {
             self.snapshot.bump();
             return None;
         }
-        let changes = r.scheduler.apply(&config, targets).await;
+        let changes = r.scheduler.apply(&r.config, targets).await;
         if !(changes.added.is_empty() && changes.removed.is_empty() && changes.restarted.is_empty())
         {
-            info!(
-                added = changes.added.join(","),
-                removed = changes.removed.join(","),
-                restarted = changes.restarted.join(","),
-                "target files changed"
-            );
+            log_changes(&changes, "target files changed");
         }
         self.snapshot.bump();
         Some(changes)
     }
 
-    /// Sets `pgvitals_targets{source}` (this daemon's share) and each target file's standing.
+    /// Sets `pgvitals_targets{source}` (this daemon's share) and each target file's standing;
+    /// series of sources and files that went are dropped.
     fn show_counts(
         &self,
-        r: &mut Running,
         config: &Config,
+        discovery: &Discovery,
         targets: &[ResolvedTarget],
         sources: &[String],
     ) {
@@ -142,26 +129,22 @@ impl Control {
         counts.insert("config", 0);
         for (t, source) in targets.iter().zip(sources) {
             let n = counts.entry(source.as_str()).or_default();
-            if config.shard.is_none_or(|s| s.owns(&t.name)) {
+            if config.owns(&t.name) {
                 *n += 1;
             }
         }
-        let status = r.discovery.status();
-        for gone in r
-            .shown
-            .0
-            .iter()
-            .filter(|s| !counts.contains_key(s.as_str()))
-        {
-            self.counts.remove([gone]);
+        let status = discovery.status();
+        for shown in self.counts.samples() {
+            let source = &shown.0[0].1;
+            if !counts.contains_key(source.as_str()) {
+                self.counts.remove([source]);
+            }
         }
-        for gone in r
-            .shown
-            .1
-            .iter()
-            .filter(|f| !status.iter().any(|s| &s.file == *f))
-        {
-            self.files.remove([gone]);
+        for shown in self.files.samples() {
+            let file = &shown.0[0].1;
+            if !status.iter().any(|s| &s.file == file) {
+                self.files.remove([file]);
+            }
         }
         for (source, n) in &counts {
             self.counts.set([source], *n as f64);
@@ -169,10 +152,6 @@ impl Control {
         for s in &status {
             self.files.set([&s.file], if s.ok { 1.0 } else { 0.0 });
         }
-        r.shown = (
-            counts.keys().map(|s| s.to_string()).collect(),
-            status.into_iter().map(|s| s.file).collect(),
-        );
     }
 
     async fn reload_file(&self) -> anyhow::Result<Changes> {
@@ -242,10 +221,7 @@ impl Daemon {
         let mut discovery = Discovery::default();
         discovery.refresh(&config.target_files);
         let (targets, sources) = discovery::merge(configured, &discovery);
-        let owned = targets
-            .iter()
-            .filter(|t| config.shard.is_none_or(|s| s.owns(&t.name)))
-            .count();
+        let owned = targets.iter().filter(|t| config.owns(&t.name)).count();
         let of = targets.len();
         let scheduler = Scheduler::start(&config, targets.clone(), snapshot.clone());
         let pgbouncers = PgBouncers::start(&config, bouncers, snapshot.clone());
@@ -281,16 +257,13 @@ impl Daemon {
             counts,
             files,
         });
-        let mut running = Running {
+        control.show_counts(&config, &discovery, &targets, &sources);
+        *control.running.lock().await = Some(Running {
             config,
             scheduler,
             pgbouncers,
             discovery,
-            shown: Default::default(),
-        };
-        let config = running.config.clone();
-        control.show_counts(&mut running, &config, &targets, &sources);
-        *control.running.lock().await = Some(running);
+        });
         let c = control.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(reply) = reload_rx.recv().await {
@@ -364,6 +337,16 @@ impl Daemon {
             tracing::warn!("shutdown grace period passed; exiting with polls still running");
         }
     }
+}
+
+/// Logs what a reload or a target file change started, stopped and restarted.
+fn log_changes(changes: &Changes, what: &str) {
+    info!(
+        added = changes.added.join(","),
+        removed = changes.removed.join(","),
+        restarted = changes.restarted.join(","),
+        "{what}"
+    );
 }
 
 /// Re-reads `target_files` every `target_files_refresh` (the running configuration's) until

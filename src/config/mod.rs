@@ -339,12 +339,17 @@ impl Config {
             .collect()
     }
 
+    /// Whether this daemon polls the target or PgBouncer of that name (its shard's, or all).
+    pub fn owns(&self, name: &str) -> bool {
+        self.shard.is_none_or(|s| s.owns(name))
+    }
+
     /// Resolves the PgBouncers this daemon polls (its shard's, or all).
     pub fn resolve_pgbouncers(&self) -> Result<Vec<ResolvedPgBouncer>, ConfigError> {
         self.pgbouncers
             .iter()
             .enumerate()
-            .filter(|(_, b)| self.shard.is_none_or(|s| s.owns(&b.name)))
+            .filter(|(_, b)| self.owns(&b.name))
             .map(|(i, b)| {
                 b.resolve_at(i).map_err(|(key, message)| ConfigError {
                     file: "<config>".into(),

@@ -165,7 +165,7 @@ impl Scheduler {
         self.owners.set(&targets);
         targets
             .into_iter()
-            .filter(|t| config.shard.is_none_or(|s| s.owns(&t.name)))
+            .filter(|t| config.owns(&t.name))
             .collect()
     }
 
